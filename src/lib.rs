@@ -1,0 +1,5 @@
+//! replsim: a seeded discrete-event simulator of Valkey's full-sync replication.
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod engine;
+pub mod units;
