@@ -1,5 +1,7 @@
 //! replsim: a seeded discrete-event simulator of Valkey's full-sync replication.
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod bench;
+pub mod cli;
 pub mod engine;
 pub mod units;

@@ -149,12 +149,17 @@ pub enum ParseUnitError {
 }
 
 const SIZE_EXAMPLES: &str = "\"10mb\", \"1100k\", \"256MiB\", \"16384\"";
-const SIZE_VALID: &str = "b, k, kb, m, mb, g, gb, t, tb (valkey.conf: k=1000, kb=1024), KiB, MiB, GiB, TiB";
+const SIZE_VALID: &str =
+    "b, k, kb, m, mb, g, gb, t, tb (valkey.conf: k=1000, kb=1024), KiB, MiB, GiB, TiB";
 const RATE_EXAMPLES: &str = "\"1gbit\", \"100mbit\", \"20mb/s\", \"125m/s\"";
-const RATE_VALID: &str = "a size per second (\"20mb/s\") or bits: bit, kbit, mbit, gbit (also kbps, mbps, gbps)";
+const RATE_VALID: &str =
+    "a size per second (\"20mb/s\") or bits: bit, kbit, mbit, gbit (also kbps, mbps, gbps)";
 
 /// Splits `"1.5 mb"` into `("1.5", "mb")`, rejecting empty and negative input.
-fn split_number<'a>(s: &'a str, examples: &'static str) -> Result<(&'a str, &'a str), ParseUnitError> {
+fn split_number<'a>(
+    s: &'a str,
+    examples: &'static str,
+) -> Result<(&'a str, &'a str), ParseUnitError> {
     let s = s.trim();
     if s.is_empty() {
         return Err(ParseUnitError::Empty(examples));
@@ -174,7 +179,12 @@ fn split_number<'a>(s: &'a str, examples: &'static str) -> Result<(&'a str, &'a 
     Ok((&s[..split], s[split..].trim()))
 }
 
-fn scaled(input: &str, number: &str, scale: u64, examples: &'static str) -> Result<u64, ParseUnitError> {
+fn scaled(
+    input: &str,
+    number: &str,
+    scale: u64,
+    examples: &'static str,
+) -> Result<u64, ParseUnitError> {
     parse_scaled_decimal(number, scale).map_err(|e| match e {
         DecimalError::Syntax => ParseUnitError::BadNumber {
             input: input.trim().to_string(),
@@ -359,7 +369,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "mb", "-5mb", "1.2.3mb", "10 furlongs", "0.5b", "99999999999tb"] {
+        for bad in [
+            "",
+            "mb",
+            "-5mb",
+            "1.2.3mb",
+            "10 furlongs",
+            "0.5b",
+            "99999999999tb",
+        ] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad:?}");
         }
         for bad in ["", "fast", "-1gbit", "1bit", "10mb"] {
@@ -369,7 +387,17 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for b in [0, 1, 1_000, 1_024, 1_100_000, MIB, 10 * MIB, 5 * GIB, 123_456_789] {
+        for b in [
+            0,
+            1,
+            1_000,
+            1_024,
+            1_100_000,
+            MIB,
+            10 * MIB,
+            5 * GIB,
+            123_456_789,
+        ] {
             let s = ByteSize(b);
             assert_eq!(s.to_string().parse::<ByteSize>().unwrap(), s);
         }

@@ -54,7 +54,9 @@ pub enum SimError {
         actor: String,
     },
     /// Two actors with the same name: their random streams would coincide.
-    #[error("an actor named {0:?} already exists (names key the random streams, so they must be unique)")]
+    #[error(
+        "an actor named {0:?} already exists (names key the random streams, so they must be unique)"
+    )]
     DuplicateName(String),
     /// Writing the JSON-lines trace failed.
     #[error("writing the event trace failed: {0}")]
@@ -373,7 +375,6 @@ impl<A: Actor> Simulation<A> {
     }
 }
 
-
 /// What an actor can do while it handles a message.
 pub struct Ctx<'a, M, E> {
     core: &'a mut Core<M>,
@@ -486,14 +487,21 @@ impl<M: Message, E> Ctx<'_, M, E> {
     }
 
     /// Delivers `msg` to this actor after `first`, then every `period`, until cancelled.
-    pub fn schedule_periodic(&mut self, msg: M, first: SimDuration, period: SimDuration) -> TimerId {
+    pub fn schedule_periodic(
+        &mut self,
+        msg: M,
+        first: SimDuration,
+        period: SimDuration,
+    ) -> TimerId {
         let none = TimerId {
             slot: NO_TIMER,
             generation: 0,
         };
         if period == SimDuration::ZERO {
             let actor = self.my_name().to_string();
-            self.core.error.get_or_insert(SimError::ZeroPeriod { actor });
+            self.core
+                .error
+                .get_or_insert(SimError::ZeroPeriod { actor });
             return none;
         }
         let Some(at) = self.at_after(first) else {
@@ -562,7 +570,9 @@ impl<M: Message, E> Ctx<'_, M, E> {
     fn push(&mut self, to: ActorId, msg: M, at: SimTime, timer: u32, generation: u32) {
         if to.index() >= self.core.names.len() {
             let from = self.my_name().to_string();
-            self.core.error.get_or_insert(SimError::UnknownActor { from, to });
+            self.core
+                .error
+                .get_or_insert(SimError::UnknownActor { from, to });
             return;
         }
         self.core.queue.push(at, to.0, timer, generation, msg);

@@ -170,7 +170,9 @@ pub enum ParseDurationError {
     #[error("negative duration \"{0}\" (durations are >= 0)")]
     Negative(String),
     /// The number part is not a decimal number.
-    #[error("\"{0}\" is not a number followed by a unit (e.g. \"250ms\", \"1.5s\", \"2m\", \"3h\")")]
+    #[error(
+        "\"{0}\" is not a number followed by a unit (e.g. \"250ms\", \"1.5s\", \"2m\", \"3h\")"
+    )]
     BadNumber(String),
     /// The number has no unit.
     #[error("\"{0}\" has no unit (write e.g. \"{0}s\" or \"{0}ms\")")]
@@ -251,7 +253,9 @@ pub(crate) fn parse_scaled_decimal(number: &str, scale: u64) -> Result<u64, Deci
         None => (cleaned.as_str(), ""),
     };
     let all_digits = |p: &str| p.chars().all(|c| c.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part)
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
     {
         return Err(DecimalError::Syntax);
     }
@@ -376,20 +380,47 @@ mod tests {
             (".5s", 500_000_000),
         ];
         for (text, ns) in cases {
-            assert_eq!(text.parse::<SimDuration>().unwrap().as_nanos(), ns, "{text}");
+            assert_eq!(
+                text.parse::<SimDuration>().unwrap().as_nanos(),
+                ns,
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "s", "5", "-1s", "1.5.2s", "5 parsecs", "1.5ns", "1e3s", "99999999999h"] {
-            assert!(bad.parse::<SimDuration>().is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "s",
+            "5",
+            "-1s",
+            "1.5.2s",
+            "5 parsecs",
+            "1.5ns",
+            "1e3s",
+            "99999999999h",
+        ] {
+            assert!(
+                bad.parse::<SimDuration>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn display_is_exact_and_round_trips() {
-        for ns in [0, 1, 999, 1_000, 1_500, NS_PER_MS, 1_500_000_000, 90 * NS_PER_S, NS_PER_H] {
+        for ns in [
+            0,
+            1,
+            999,
+            1_000,
+            1_500,
+            NS_PER_MS,
+            1_500_000_000,
+            90 * NS_PER_S,
+            NS_PER_H,
+        ] {
             let d = SimDuration::from_nanos(ns);
             assert_eq!(d.to_string().parse::<SimDuration>().unwrap(), d, "{d}");
         }

@@ -26,7 +26,9 @@ impl TraceDigest {
     #[inline]
     pub fn fold(&mut self, time: SimTime, actor: u32, kind: u32) {
         let word = (u64::from(actor) << 32) | u64::from(kind);
-        let h = (self.0 ^ time.as_nanos()).wrapping_mul(DIGEST_MUL).rotate_left(29);
+        let h = (self.0 ^ time.as_nanos())
+            .wrapping_mul(DIGEST_MUL)
+            .rotate_left(29);
         self.0 = (h ^ word).wrapping_mul(DIGEST_MUL).rotate_left(31);
     }
 

@@ -1,0 +1,152 @@
+//! Benchmark workloads shared by `replsim bench`, `cargo bench` and the peer comparison in
+//! `benches/peers/`, so every number in `BENCHMARKS.md` measures the same thing.
+//!
+//! * **ping-pong**: `pairs` pairs of actors; at t = 0 each `a_i` sends a ping to `b_i`; every
+//!   receiver answers its partner after a delay drawn uniformly from 1 µs … 1 ms from its *own*
+//!   random stream. The queue holds `pairs` events at all times.
+//! * **heap hold model** (the ceiling): the same number of pending events in a bare
+//!   `std::collections::BinaryHeap` of `(time, seq)` keys, each pop followed by one push at
+//!   `time + U(1 µs, 1 ms)` from one ChaCha8 stream. No dispatch, no actors, no trace: what the
+//!   engine's loop would cost if it did nothing else.
+//!
+//! Both stop after a fixed number of events; the result reports events per wall-clock second.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use rand::RngExt;
+
+use crate::engine::{Actor, ActorId, Ctx, Message, SimDuration, SimTime, Simulation, StopAt};
+
+/// Smallest and largest delay drawn by the workloads, in nanoseconds.
+const DELAY_NS: std::ops::RangeInclusive<u64> = 1_000..=1_000_000;
+
+/// The outcome of one benchmark workload.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BenchResult {
+    /// Workload name, e.g. `pingpong_1000`.
+    pub workload: String,
+    /// Events processed.
+    pub events: u64,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// Events per wall-clock second.
+    pub events_per_sec: f64,
+    /// The trace digest of the run (ping-pong only), showing the run is deterministic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
+}
+
+impl BenchResult {
+    fn new(workload: String, events: u64, wall_seconds: f64, trace_hash: Option<String>) -> Self {
+        BenchResult {
+            workload,
+            events,
+            wall_seconds,
+            events_per_sec: events as f64 / wall_seconds.max(1e-9),
+            trace_hash,
+        }
+    }
+}
+
+/// The ping-pong message: a ball carrying nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Ball;
+
+impl Message for Ball {
+    const KIND_NAMES: &'static [&'static str] = &["ball"];
+    #[inline]
+    fn kind(&self) -> usize {
+        0
+    }
+}
+
+/// One ping-pong player: it knows its partner and returns every ball after a random delay.
+#[derive(Debug)]
+pub struct Player {
+    partner: ActorId,
+}
+
+impl Actor for Player {
+    type Msg = Ball;
+    type Env = ();
+
+    #[inline]
+    fn handle(&mut self, ball: Ball, ctx: &mut Ctx<'_, Ball, ()>) {
+        let delay = SimDuration::from_nanos(ctx.rng().random_range(DELAY_NS));
+        ctx.send(self.partner, ball, delay);
+    }
+}
+
+/// Builds the ping-pong simulation with `pairs` pairs and the first serves queued.
+pub fn pingpong_sim(pairs: u32, seed: u64) -> Simulation<Player> {
+    let mut sim = Simulation::new(seed, ());
+    for i in 0..pairs {
+        let a = ActorId::from_index(2 * i);
+        let b = ActorId::from_index(2 * i + 1);
+        // Ids are assigned in insertion order and names are unique, so these cannot fail.
+        let added_a = sim.add_actor(&format!("a{i}"), Player { partner: b });
+        let added_b = sim.add_actor(&format!("b{i}"), Player { partner: a });
+        debug_assert_eq!((added_a, added_b), (Ok(a), Ok(b)));
+        let _ = sim.send_at(b, Ball, SimTime::ZERO);
+    }
+    sim
+}
+
+/// Runs ping-pong with `pairs` pairs for `events` events.
+pub fn pingpong(pairs: u32, events: u64, seed: u64) -> BenchResult {
+    let mut sim = pingpong_sim(pairs, seed);
+    let started = Instant::now();
+    let stats = sim.run(StopAt {
+        horizon: SimTime::MAX,
+        max_events: events,
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let (done, hash) = match stats {
+        Ok(s) => (s.events, Some(s.trace_hash)),
+        Err(_) => (sim.events(), None),
+    };
+    BenchResult::new(format!("pingpong_{pairs}"), done, wall, hash)
+}
+
+/// The bare-heap hold model with `pending` events in the queue, for `events` events.
+pub fn heap_hold(pending: u32, events: u64, seed: u64) -> BenchResult {
+    let mut rng = crate::engine::actor_rng(seed, "heap");
+    let mut heap: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::with_capacity(pending as usize);
+    let mut seq = 0u64;
+    for _ in 0..pending {
+        heap.push(Reverse((0, seq)));
+        seq += 1;
+    }
+    let started = Instant::now();
+    let mut done = 0u64;
+    while done < events {
+        let Some(Reverse((time, _))) = heap.pop() else {
+            break;
+        };
+        let next = time + rng.random_range(DELAY_NS);
+        heap.push(Reverse((next, seq)));
+        seq += 1;
+        done += 1;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    std::hint::black_box(&heap);
+    BenchResult::new(format!("heap_{pending}"), done, wall, None)
+}
+
+/// The standard engine suite: ping-pong and the heap ceiling at 1, 1 000 and 100 000.
+/// `scale` multiplies the event counts (1.0 is the recorded configuration).
+pub fn engine_suite(seed: u64, scale: f64) -> Vec<BenchResult> {
+    let events = |base: u64| ((base as f64 * scale).round() as u64).max(1_000);
+    let mut out = Vec::new();
+    for (pairs, base) in [
+        (1u32, 10_000_000u64),
+        (1_000, 10_000_000),
+        (100_000, 5_000_000),
+    ] {
+        out.push(pingpong(pairs, events(base), seed));
+        out.push(heap_hold(pairs, events(base), seed));
+    }
+    out
+}

@@ -1,0 +1,60 @@
+//! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
+
+pub mod bench;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a simulation or runtime failure.
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code for bad input (a model file, an argument).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// An error at the command-line edge: a message for the user and the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    /// The message printed to stderr.
+    pub message: String,
+    /// 1 (runtime) or 2 (bad input).
+    pub code: u8,
+}
+
+impl CliError {
+    /// Bad input: exit code 2.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: EXIT_BAD_INPUT,
+        }
+    }
+    /// A runtime failure: exit code 1.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: EXIT_RUNTIME,
+        }
+    }
+}
+
+/// replsim: when does a Valkey replica's output buffer overflow, when does the backlog run out,
+/// which comes first, and what follows?
+#[derive(Debug, Parser)]
+#[command(name = "replsim", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+    }
+}
