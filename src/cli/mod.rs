@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
 
 pub mod bench;
+pub mod output;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +50,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one model with one seed: outcome, logs, INFO timeline.
+    Run(run::RunArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
     Bench(bench::BenchArgs),
 }
@@ -55,6 +59,7 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -122,6 +122,8 @@ struct Core<M> {
     queue: EventQueue<M>,
     timers: Timers,
     names: Vec<String>,
+    /// Name → id, for uniqueness checks and lookups only (never iterated).
+    index: std::collections::HashMap<String, ActorId>,
     rngs: Vec<ActorRng>,
     master_seed: u64,
     now: SimTime,
@@ -185,6 +187,7 @@ impl<A: Actor> Simulation<A> {
                 queue: EventQueue::new(),
                 timers: Timers::new(),
                 names: Vec::new(),
+                index: std::collections::HashMap::new(),
                 rngs: Vec::new(),
                 master_seed,
                 now: SimTime::ZERO,
@@ -200,10 +203,11 @@ impl<A: Actor> Simulation<A> {
 
     /// Adds an actor under a unique name; the name keys its random stream.
     pub fn add_actor(&mut self, name: &str, actor: A) -> Result<ActorId, SimError> {
-        if self.core.names.iter().any(|n| n == name) {
+        if self.core.index.contains_key(name) {
             return Err(SimError::DuplicateName(name.to_string()));
         }
         let id = ActorId(self.actors.len() as u32);
+        self.core.index.insert(name.to_string(), id);
         self.actors.push(actor);
         self.core.names.push(name.to_string());
         self.core.rngs.push(actor_rng(self.core.master_seed, name));
@@ -359,11 +363,7 @@ impl<A: Actor> Simulation<A> {
     }
     /// The id of the actor called `name`.
     pub fn actor_id(&self, name: &str) -> Option<ActorId> {
-        self.core
-            .names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| ActorId(i as u32))
+        self.core.index.get(name).copied()
     }
     /// The shared environment.
     pub fn env(&self) -> &A::Env {

@@ -1,0 +1,119 @@
+//! `replsim run`: one model, one seed, a timeline.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::CliError;
+use super::output::{OutputDir, write_run};
+use crate::scenario::{Override, load_model};
+use crate::valkey::{Cluster, RunResult};
+
+/// Arguments of `replsim run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
+)]
+pub struct RunArgs {
+    /// The model file (models/*.toml).
+    pub model: PathBuf,
+    /// Override any model field: path.to.key=value (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// The master seed (overrides model.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output directory (default output/<model>-<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the outcome record as JSON on stdout (and nothing else).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every processed event to trace.jsonl.
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Runs one model.
+pub fn run(args: RunArgs) -> Result<(), CliError> {
+    let mut overrides = parse_overrides(&args.set)?;
+    if let Some(seed) = args.seed {
+        overrides.push(Override {
+            path: "model.seed".into(),
+            value: seed.to_string(),
+        });
+    }
+    let model =
+        load_model(&args.model, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+    let seed = model.model.seed;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("output").join(format!("{}-{seed}", model.model.name)));
+    let staging = OutputDir::create(&out_dir)?;
+    let mut cluster = Cluster::build(&model.cluster(), &model.run_options())
+        .map_err(|e| CliError::bad_input(format!("{}: {e}", args.model.display())))?;
+    if args.trace {
+        cluster.set_trace_writer(staging.writer("trace.jsonl")?);
+    }
+    let result = cluster
+        .run()
+        .map_err(|e| CliError::runtime(format!("simulation failed: {e}")))?;
+    write_run(&staging, &model, &result)?;
+    staging.commit()?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result.record).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    print_summary(&args, &model.model.name, &out_dir, &result);
+    Ok(())
+}
+
+/// Parses `--set` arguments.
+pub fn parse_overrides(set: &[String]) -> Result<Vec<Override>, CliError> {
+    set.iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e: crate::scenario::ScenarioError| CliError::bad_input(e.to_string()))
+        })
+        .collect()
+}
+
+fn print_summary(args: &RunArgs, name: &str, out: &Path, result: &RunResult) {
+    let r = &result.record;
+    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |t| format!("{t:.3} s"));
+    println!("{name}: {}", r.outcome.as_str());
+    println!(
+        "  first limit           {}",
+        serde_json::to_value(r.first_limit)
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("?")
+    );
+    println!("  first COB disconnect  {}", opt(r.t_cob_overflow_s));
+    println!("  backlog exhausted     {}", opt(r.t_backlog_exhausted_s));
+    println!(
+        "  cob before backlog    {}",
+        r.cob_before_backlog
+            .map_or("-".to_string(), |b| b.to_string())
+    );
+    println!("  in sync at end        {}", r.in_sync_at_end);
+    println!(
+        "  full syncs {}, partial ok {}, partial err {}, COB disconnections {}",
+        r.full_syncs, r.partial_syncs_ok, r.partial_syncs_err, r.cob_disconnections
+    );
+    println!(
+        "  {} events, {:.0} s simulated in {:.3} s, trace hash {}",
+        r.events, r.sim_seconds, r.wall_seconds, r.trace_hash
+    );
+    println!("  output: {}", out.display());
+    let sets: String = args.set.iter().map(|s| format!(" --set {s}")).collect();
+    println!(
+        "  reproduce: replsim run {} --seed {}{sets}",
+        args.model.display(),
+        r.seed
+    );
+}

@@ -1,0 +1,78 @@
+//! The network substrate: hosts, links, TCP-like connections, faults. It knows nothing of Valkey.
+//!
+//! # Model
+//!
+//! * **Links** ([`LinkSpec`]) have a line rate per direction (full duplex), a one-way latency,
+//!   optional per-message jitter drawn from the link's own random stream, and a framing
+//!   overhead (default 1448/1514, a full TCP segment on 1500-MTU Ethernet), so that the payload
+//!   rate of `"100mbit"` is what a real TCP stream gets.
+//! * **Connections** carry two ordered byte streams. Each direction is a pipeline of five
+//!   monotone integer counters — written, accepted into the send buffer, sent, arrived in the
+//!   receive buffer, read — and every level is a difference of two of them, so bytes are
+//!   conserved exactly. Bulk data is a **fluid** with piecewise-constant rates: an event happens
+//!   only when a rate changes or a level reaches a bound, at an instant computed from the rates.
+//!   Moving 10 GiB costs a handful of events.
+//! * **Back-pressure**: a reader that stops lets its receive buffer (the window) fill, then the
+//!   sender's socket buffer, then the writer is blocked: a buffered writer keeps the bytes in its
+//!   application queue, a blocking producer slows to what the socket accepts.
+//! * **Fair share**: concurrent flows on one link direction get a max-min fair share
+//!   ([`max_min_share`]); a flow limited by its sender, its reader or its window leaves the rest
+//!   to the others.
+//! * **Arrivals** are the sends delayed by the latency: each change of a flow's send rate pushes
+//!   a breakpoint onto that flow's delay line.
+//! * **Control messages** are discrete: serialized behind earlier messages on the link
+//!   direction, then latency plus jitter. They travel out of band of the bulk streams.
+//! * **Faults**: link down/up (a partition freezes everything on the link: nothing is sent,
+//!   nothing in flight arrives, and on healing the flight resumes shifted by the outage —
+//!   retransmission without backoff), latency and bandwidth changes, connection resets. The
+//!   applications learn of a partition only through their own timeouts.
+//!
+//! # Driving it
+//!
+//! [`Network`] is passive: it lives in the simulation's environment, every mutator takes `now`
+//! and first advances to it, and [`Network::next_event_time`] says when it next needs to run.
+//! One actor keeps a single engine timer there with [`NetWake`] and forwards the
+//! [`Notification`]s, each addressed to an endpoint owner given at connect time.
+//!
+//! # Rounding
+//!
+//! Counters are `c0 + floor(rate·(t − t0)/10⁹)` from their segment's anchor. A crossing happens
+//! at the first nanosecond at which the exact fluid level reaches the bound (ceiling division);
+//! the overshoot of that last nanosecond is clamped back to the bound. So one flow of `S` bytes
+//! on an idle link with payload rate `B` and latency `L` is read completely at
+//! `L + ceil(S·10⁹/B)` ns.
+
+#![doc = "\n# Simplifications\n"]
+//! * No slow start, no congestion control beyond fair sharing, no losses; the connection is
+//!   usable at once (no handshake).
+//! * Window updates reach the sender instantly; [`ConnOptions::window_limits_rate`] caps a flow at
+//!   window / RTT instead.
+//! * Bulk flows do not jitter; messages do, but stay in order per connection direction.
+
+mod conn;
+mod driver;
+mod error;
+mod fair_share;
+mod fluid;
+mod ids;
+mod link;
+mod network;
+mod notification;
+mod topology;
+mod watch;
+
+pub use conn::{
+    ConnOptions, ConnState, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, DirState, Production,
+    ProductionMode, ReadMode, StreamState,
+};
+pub use driver::NetWake;
+pub use error::NetError;
+pub use fair_share::{UNLIMITED, max_min_share};
+pub use ids::{ConnId, Dir, HostId, LinkId, Side, WatchId};
+pub use link::{
+    DEFAULT_LINE_PER_FRAME, DEFAULT_PAYLOAD_PER_FRAME, Jitter, LinkSpec, LinkStats, Overhead,
+};
+pub use network::{Fault, Network};
+pub use notification::Notification;
+pub use topology::Topology;
+pub use watch::{Quantity, Threshold};

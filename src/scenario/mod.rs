@@ -1,0 +1,14 @@
+//! Model files (`models/*.toml`) → a runnable simulation.
+//!
+//! A model file says what the system is: `[model]` (name, seed, horizon, sampling interval),
+//! `[dataset]`, `[[nodes]]` with their `config` (valkey.conf names and units) and `perf`,
+//! `[[links]]`, `[[workloads]]`. Unknown keys are errors. `--set path.to.key=value` overrides any
+//! field before the file is checked, so an override is validated exactly like the file.
+
+mod error;
+mod model;
+mod overrides;
+
+pub use error::ScenarioError;
+pub use model::{ModelFile, ModelMeta, load_model, parse_model};
+pub use overrides::{Override, apply_overrides};

@@ -1,0 +1,138 @@
+//! The model file: what one system is, and how long and how finely to watch it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Override, ScenarioError, apply_overrides};
+use crate::engine::SimDuration;
+use crate::valkey::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec};
+
+/// `[model]`: the run's identity and clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ModelMeta {
+    /// A short name (used for output directories).
+    pub name: String,
+    /// What the model shows.
+    #[serde(default)]
+    pub description: String,
+    /// The master seed (default 1).
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// How much simulated time to run.
+    pub horizon: SimDuration,
+    /// INFO sampling interval (default 100ms).
+    #[serde(default = "default_sample")]
+    pub sample_interval: SimDuration,
+    /// Event budget (default 50 000 000).
+    #[serde(default = "default_budget")]
+    pub max_events: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+fn default_sample() -> SimDuration {
+    SimDuration::from_millis(100)
+}
+fn default_budget() -> u64 {
+    50_000_000
+}
+
+/// A whole model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ModelFile {
+    /// `[model]`.
+    pub model: ModelMeta,
+    /// `[dataset]`.
+    pub dataset: DatasetSpec,
+    /// `[[nodes]]`.
+    pub nodes: Vec<NodeSpec>,
+    /// `[[links]]`.
+    #[serde(default)]
+    pub links: Vec<LinkSpecFile>,
+    /// `[[workloads]]`.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadSpec>,
+}
+
+impl ModelFile {
+    /// The system part.
+    pub fn cluster(&self) -> ClusterSpec {
+        ClusterSpec {
+            nodes: self.nodes.clone(),
+            links: self.links.clone(),
+            dataset: self.dataset.clone(),
+            workloads: self.workloads.clone(),
+        }
+    }
+
+    /// How to run it.
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            seed: self.model.seed,
+            horizon: self.model.horizon,
+            sample_interval: self.model.sample_interval,
+            max_events: self.model.max_events,
+        }
+    }
+
+    /// The resolved model as TOML (what was really run, overrides included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Parses model text (`file` names it in errors) with overrides applied first.
+pub fn parse_model(
+    text: &str,
+    file: &str,
+    overrides: &[Override],
+) -> Result<ModelFile, ScenarioError> {
+    let invalid = |message: String| ScenarioError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    apply_overrides(&mut value, overrides)?;
+    let model: ModelFile = if overrides.is_empty() {
+        toml::from_str(text).map_err(|e| invalid(e.to_string()))?
+    } else {
+        let resolved = toml::to_string(&value).map_err(|e| invalid(e.to_string()))?;
+        toml::from_str(&resolved).map_err(|e| invalid(format!("after --set: {e}")))?
+    };
+    if model.model.horizon == SimDuration::ZERO {
+        return Err(ScenarioError::Semantic {
+            file: file.to_string(),
+            key: "model.horizon".into(),
+            reason: "must be greater than zero (e.g. \"10m\")".into(),
+        });
+    }
+    if model.model.sample_interval == SimDuration::ZERO {
+        return Err(ScenarioError::Semantic {
+            file: file.to_string(),
+            key: "model.sample-interval".into(),
+            reason: "must be greater than zero (e.g. \"100ms\")".into(),
+        });
+    }
+    crate::valkey::Cluster::build(&model.cluster(), &model.run_options()).map_err(|e| {
+        ScenarioError::Semantic {
+            file: file.to_string(),
+            key: e.key,
+            reason: e.reason,
+        }
+    })?;
+    Ok(model)
+}
+
+/// Reads and parses a model file.
+pub fn load_model(path: &Path, overrides: &[Override]) -> Result<ModelFile, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Unreadable {
+        file: file.clone(),
+        reason: e.to_string(),
+    })?;
+    parse_model(&text, &file, overrides)
+}

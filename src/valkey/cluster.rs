@@ -1,0 +1,563 @@
+//! From a [`ClusterSpec`] to a finished run: builds the network and the actors, runs them, and
+//! reduces the journal, the logs and the INFO samples to the outcome record of DESIGN.md.
+
+use serde::Serialize;
+
+use crate::engine::{ActorId, RunStats, SimDuration, SimError, SimTime, Simulation, StopAt};
+use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
+
+use super::info::InfoSample;
+use super::journal::{EndState, Journal, Limit, Outcome};
+use super::log::Level;
+use super::server::Server;
+use super::spec::{ClusterSpec, NodeRole};
+use super::workload_client::LoadClient;
+use super::world::{Control, Msg, Node, NodeAddr, World};
+
+/// How to run a model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunOptions {
+    /// The master seed.
+    pub seed: u64,
+    /// Simulated time to run.
+    pub horizon: SimDuration,
+    /// INFO sampling interval.
+    pub sample_interval: SimDuration,
+    /// Event budget (a run that needs more is cut short).
+    pub max_events: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            seed: 1,
+            horizon: SimDuration::from_secs(600),
+            sample_interval: SimDuration::from_millis(100),
+            max_events: 50_000_000,
+        }
+    }
+}
+
+/// A model that cannot be built, with the key at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct BuildError {
+    /// Where in the model (`nodes[1].replicaof`, `links[0].bandwidth`, …).
+    pub key: String,
+    /// What is wrong and what would be valid.
+    pub reason: String,
+}
+
+fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
+    BuildError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The outcome record of one run (DESIGN.md "Outcome of a run").
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutcomeRecord {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The first limit crossed.
+    pub first_limit: Limit,
+    /// The replica is online and caught up at the horizon.
+    pub in_sync_at_end: bool,
+    /// Time of the first COB disconnect (s).
+    pub t_cob_overflow_s: Option<f64>,
+    /// First time the replica's resume offset fell out of the PSYNC window (s).
+    pub t_backlog_exhausted_s: Option<f64>,
+    /// Which came first.
+    pub cob_before_backlog: Option<bool>,
+    /// `sync_full`.
+    pub full_syncs: u64,
+    /// `sync_partial_ok`.
+    pub partial_syncs_ok: u64,
+    /// `sync_partial_err`.
+    pub partial_syncs_err: u64,
+    /// `client_output_buffer_limit_disconnections`.
+    pub cob_disconnections: u64,
+    /// Largest `omem` of a replica-side client.
+    pub peak_cob_bytes: u64,
+    /// Largest `repl_backlog_histlen`.
+    pub peak_backlog_bytes: u64,
+    /// Largest dual-channel local buffer.
+    pub peak_replica_buffer_bytes: u64,
+    /// The master seed.
+    pub seed: u64,
+    /// The trace digest.
+    pub trace_hash: String,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated seconds.
+    pub sim_seconds: f64,
+    /// Wall-clock seconds (provenance only).
+    pub wall_seconds: f64,
+    /// replsim's version.
+    pub replsim_version: &'static str,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The outcome record.
+    pub record: OutcomeRecord,
+    /// The journal of replication events.
+    pub journal: Journal,
+    /// Every node's log, rendered, by node name (in model order).
+    pub logs: Vec<(String, String)>,
+    /// INFO samples of every node.
+    pub samples: Vec<InfoSample>,
+    /// Engine statistics.
+    pub stats: RunStats,
+}
+
+/// A built, not yet run, simulation of a cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    sim: Simulation<Node>,
+    servers: Vec<ActorId>,
+    watched_replica: usize,
+    primary: usize,
+    options: RunOptions,
+}
+
+/// A replica is "caught up" when the primary is at most this far ahead of it (more than the
+/// default socket buffers and flight can hold, so a healthy stream always qualifies).
+const CAUGHT_UP_BYTES: u64 = 8 << 20;
+
+impl Cluster {
+    /// Builds the simulation for `spec`.
+    pub fn build(spec: &ClusterSpec, options: &RunOptions) -> Result<Self, BuildError> {
+        validate(spec)?;
+        let (topology, hosts, conn_options) = build_topology(spec)?;
+        let net = Network::new(topology, options.seed);
+        let mut world = World::new(net);
+        world.conn_options = conn_options;
+        let mut sim = Simulation::new(options.seed, world);
+        let sim_err = |e: SimError| bad("nodes", e.to_string());
+        let driver = sim.add_actor("net", Node::NetDriver).map_err(sim_err)?;
+        sim.env_mut().wake.set_driver(driver);
+        let primary = spec
+            .nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Primary)
+            .unwrap_or(0);
+        let mut servers = Vec::new();
+        for (i, node) in spec.nodes.iter().enumerate() {
+            let keys = if i == primary {
+                spec.dataset.keys as f64
+            } else {
+                0.0
+            };
+            let mut server = Server::new(
+                i,
+                &node.name,
+                node.config.clone(),
+                node.perf.clone(),
+                spec.dataset.clone(),
+                keys,
+                options.sample_interval,
+            );
+            server.primary.typical_command_bytes = spec
+                .workloads
+                .iter()
+                .filter(|w| w.target.as_deref().is_none_or(|t| t == node.name))
+                .map(|w| w.typical_command_bytes())
+                .max()
+                .unwrap_or(100);
+            let actor = sim
+                .add_actor(&node.name, Node::Server(Box::new(server)))
+                .map_err(sim_err)?;
+            servers.push(actor);
+            let level = parse_level(node.loglevel.as_deref())
+                .map_err(|r| bad(format!("nodes[{i}].loglevel"), r))?;
+            let world = sim.env_mut();
+            world.logs.set_level(i, level);
+            world.nodes.push(NodeAddr {
+                name: node.name.clone(),
+                actor,
+                host: hosts[i],
+                addr: format!(
+                    "10.0.{}.{}:{}",
+                    hosts[i].index() / 250,
+                    hosts[i].index() % 250 + 1,
+                    6379 + i
+                ),
+            });
+            world.resume_offsets.push(None);
+        }
+        for (i, &actor) in servers.iter().enumerate() {
+            schedule(&mut sim, actor, Msg::Boot, SimTime::ZERO)?;
+            let node = &spec.nodes[i];
+            if node.role == NodeRole::Replica {
+                let target = node
+                    .replicaof
+                    .as_deref()
+                    .and_then(|name| spec.nodes.iter().position(|n| n.name == name))
+                    .unwrap_or(primary);
+                let at = SimTime::ZERO.saturating_add(node.replicaof_at);
+                schedule(
+                    &mut sim,
+                    actor,
+                    Msg::Control(Control::ReplicaOf(target)),
+                    at,
+                )?;
+            }
+            let horizon = SimTime::ZERO.saturating_add(options.horizon);
+            schedule(&mut sim, actor, Msg::Sample, horizon)?;
+        }
+        for (i, w) in spec.workloads.iter().enumerate() {
+            let target = w
+                .target
+                .as_deref()
+                .and_then(|name| spec.nodes.iter().position(|n| n.name == name))
+                .unwrap_or(primary);
+            let client = LoadClient::new(i as u32, w.clone(), servers[target]);
+            let (start, stop) = client.start_stop();
+            let actor = sim
+                .add_actor(&format!("client:{}", w.name), Node::Client(client))
+                .map_err(sim_err)?;
+            schedule(
+                &mut sim,
+                actor,
+                Msg::Control(Control::SetLoad(true)),
+                SimTime::ZERO.saturating_add(start),
+            )?;
+            if let Some(stop) = stop {
+                schedule(
+                    &mut sim,
+                    actor,
+                    Msg::Control(Control::SetLoad(false)),
+                    SimTime::ZERO.saturating_add(stop),
+                )?;
+            }
+        }
+        let watched_replica = spec
+            .nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Replica)
+            .unwrap_or(primary);
+        Ok(Cluster {
+            sim,
+            servers,
+            watched_replica,
+            primary,
+            options: options.clone(),
+        })
+    }
+
+    /// Schedules an action on the node called `node` at `at` (for scripts and tests).
+    pub fn control_at(
+        &mut self,
+        node: &str,
+        control: Control,
+        at: SimTime,
+    ) -> Result<(), BuildError> {
+        let Some(i) = self.sim.env().nodes.iter().position(|n| n.name == node) else {
+            return Err(bad("actions", format!("unknown node \"{node}\"")));
+        };
+        let actor = self.servers[i];
+        schedule(&mut self.sim, actor, Msg::Control(control), at)
+    }
+
+    /// The index of the node called `name`.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.sim.env().nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Enables the JSON-lines event trace.
+    pub fn set_trace_writer(&mut self, out: Box<dyn std::io::Write>) {
+        self.sim.set_trace_writer(out);
+    }
+
+    /// Runs to the horizon and reduces the run to its record.
+    pub fn run(mut self) -> Result<RunResult, SimError> {
+        let horizon = SimTime::ZERO.saturating_add(self.options.horizon);
+        let stats = self.sim.run(StopAt {
+            horizon,
+            max_events: self.options.max_events,
+        })?;
+        let world = self.sim.env();
+        let in_sync = self.in_sync_at_end(world);
+        let class = world.journal.classify(EndState {
+            replica: self.watched_replica,
+            in_sync_at_end: in_sync,
+        });
+        let (primary_name, replica_name) = (
+            &world.nodes[self.primary].name,
+            &world.nodes[self.watched_replica].name,
+        );
+        let of = |name: &'_ String| {
+            let name = name.clone();
+            world.samples.iter().filter(move |s| s.node == name)
+        };
+        let last_primary = of(primary_name).last().cloned().unwrap_or_default();
+        let journal_omem = world
+            .journal
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                super::journal::Event::CobDisconnect { omem, .. } => Some(*omem),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let record = OutcomeRecord {
+            outcome: class.outcome,
+            first_limit: class.first_limit,
+            in_sync_at_end: in_sync,
+            t_cob_overflow_s: class.t_cob_overflow_s,
+            t_backlog_exhausted_s: class.t_backlog_exhausted_s,
+            cob_before_backlog: class.cob_before_backlog,
+            full_syncs: last_primary.sync_full,
+            partial_syncs_ok: last_primary.sync_partial_ok,
+            partial_syncs_err: last_primary.sync_partial_err,
+            cob_disconnections: last_primary.client_output_buffer_limit_disconnections,
+            peak_cob_bytes: of(primary_name)
+                .map(|s| s.replica_omem.max(s.rdb_channel_omem))
+                .max()
+                .unwrap_or(0)
+                .max(journal_omem),
+            peak_backlog_bytes: of(primary_name)
+                .map(|s| s.repl_backlog_histlen)
+                .max()
+                .unwrap_or(0),
+            peak_replica_buffer_bytes: of(replica_name)
+                .map(|s| s.replicas_repl_buffer_size)
+                .max()
+                .unwrap_or(0),
+            seed: self.options.seed,
+            trace_hash: stats.trace_hash.clone(),
+            events: stats.events,
+            sim_seconds: stats.end_time.as_secs_f64(),
+            wall_seconds: stats.wall_seconds,
+            replsim_version: env!("CARGO_PKG_VERSION"),
+        };
+        let world = self.sim.env_mut();
+        let logs = (0..world.nodes.len())
+            .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))
+            .collect();
+        Ok(RunResult {
+            record,
+            journal: std::mem::take(&mut world.journal),
+            logs,
+            samples: std::mem::take(&mut world.samples),
+            stats,
+        })
+    }
+
+    fn in_sync_at_end(&self, world: &World) -> bool {
+        let (p, r) = (
+            &world.nodes[self.primary].name,
+            &world.nodes[self.watched_replica].name,
+        );
+        let last = |name: &String| world.samples.iter().rev().find(|s| &s.node == name);
+        match (last(p), last(r)) {
+            (Some(p), Some(r)) => {
+                r.master_link_up
+                    && p.master_repl_offset.saturating_sub(r.slave_repl_offset) <= CAUGHT_UP_BYTES
+            }
+            _ => false,
+        }
+    }
+}
+
+fn schedule(
+    sim: &mut Simulation<Node>,
+    actor: ActorId,
+    msg: Msg,
+    at: SimTime,
+) -> Result<(), BuildError> {
+    sim.send_at(actor, msg, at)
+        .map_err(|e| bad("actions", e.to_string()))
+}
+
+fn parse_level(level: Option<&str>) -> Result<Level, String> {
+    match level.unwrap_or("notice") {
+        "debug" => Ok(Level::Debug),
+        "verbose" => Ok(Level::Verbose),
+        "notice" => Ok(Level::Notice),
+        "warning" => Ok(Level::Warning),
+        other => Err(format!(
+            "\"{other}\" is not one of debug, verbose, notice, warning"
+        )),
+    }
+}
+
+/// Checks what serde cannot: references between parts, ranges, uniqueness.
+fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
+    if spec.nodes.is_empty() {
+        return Err(bad("nodes", "a model needs at least one node"));
+    }
+    let primaries = spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Primary)
+        .count();
+    if primaries == 0 {
+        return Err(bad("nodes", "no node has role = \"primary\""));
+    }
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let key = |k: &str| format!("nodes[{i}].{k}");
+        if node.name.is_empty() {
+            return Err(bad(key("name"), "must not be empty"));
+        }
+        if spec.nodes[..i].iter().any(|n| n.name == node.name) {
+            return Err(bad(
+                key("name"),
+                format!("\"{}\" is used by two nodes", node.name),
+            ));
+        }
+        node.config
+            .validate()
+            .map_err(|e| bad(format!("nodes[{i}].config.{}", e.key), e.reason))?;
+        if let Some(target) = &node.replicaof {
+            match spec.nodes.iter().find(|n| &n.name == target) {
+                None => {
+                    return Err(bad(
+                        key("replicaof"),
+                        format!("no node is called \"{target}\""),
+                    ));
+                }
+                Some(n) if n.name == node.name => {
+                    return Err(bad(key("replicaof"), "a node cannot replicate from itself"));
+                }
+                Some(n) if n.role != NodeRole::Primary => {
+                    return Err(bad(
+                        key("replicaof"),
+                        format!(
+                            "\"{target}\" is not a primary (chained replication is not modelled)"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for (k, rate) in [
+            ("perf.rdb-save-rate", node.perf.rdb_save_rate),
+            ("perf.rdb-load-rate", node.perf.rdb_load_rate),
+            ("perf.apply-rate", node.perf.apply_rate),
+            ("perf.disk-write-rate", node.perf.disk_write_rate),
+        ] {
+            if rate.bytes_per_sec() == 0 {
+                return Err(bad(key(k), "must be greater than zero"));
+            }
+        }
+    }
+    let d = &spec.dataset;
+    if !(d.compression_ratio.is_finite() && d.compression_ratio > 0.0 && d.compression_ratio <= 1.5)
+    {
+        return Err(bad(
+            "dataset.compression-ratio",
+            format!("{} is outside (0, 1.5]", d.compression_ratio),
+        ));
+    }
+    for (i, w) in spec.workloads.iter().enumerate() {
+        w.validate()
+            .map_err(|r| bad(format!("workloads[{i}]"), r))?;
+        if let Some(t) = &w.target
+            && !spec.nodes.iter().any(|n| &n.name == t)
+        {
+            return Err(bad(
+                format!("workloads[{i}].target"),
+                format!("no node is called \"{t}\""),
+            ));
+        }
+        if spec.workloads[..i].iter().any(|o| o.name == w.name) {
+            return Err(bad(
+                format!("workloads[{i}].name"),
+                format!("\"{}\" is used by two workloads", w.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Hosts (one per distinct host name, in node order) and links.
+fn build_topology(
+    spec: &ClusterSpec,
+) -> Result<(Topology, Vec<HostId>, Vec<(HostId, HostId, ConnOptions)>), BuildError> {
+    let mut topology = Topology::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut hosts = Vec::new();
+    for node in &spec.nodes {
+        let host = node.host_name().to_string();
+        let id = match topology.host_id(&host) {
+            Some(id) => id,
+            None => {
+                let id = topology
+                    .add_host(&host)
+                    .map_err(|e| bad("nodes", e.to_string()))?;
+                names.push(host);
+                id
+            }
+        };
+        hosts.push(id);
+    }
+    let mut options = Vec::new();
+    for (i, l) in spec.links.iter().enumerate() {
+        let host = |name: &String, k: &str| {
+            topology.host_id(name).ok_or_else(|| {
+                bad(
+                    format!("links[{i}].{k}"),
+                    format!("no node runs on host \"{name}\""),
+                )
+            })
+        };
+        let (a, b) = (host(&l.a, "a")?, host(&l.b, "b")?);
+        let mut link = LinkSpec::new(l.bandwidth, l.latency);
+        if !l.framing_overhead {
+            link = link.with_overhead(Overhead {
+                payload: 1,
+                frame: 1,
+            });
+        }
+        topology
+            .add_link(a, b, link)
+            .map_err(|e| bad(format!("links[{i}]"), e.to_string()))?;
+        let mut o = ConnOptions::default();
+        if let Some(s) = l.send_buffer {
+            o.send_buffer = s;
+        }
+        if let Some(r) = l.receive_buffer {
+            o.recv_buffer = r;
+        }
+        options.push((a, b, o));
+    }
+    for (i, node) in spec.nodes.iter().enumerate() {
+        if node.role != NodeRole::Replica {
+            continue;
+        }
+        let target = node
+            .replicaof
+            .as_deref()
+            .and_then(|t| spec.nodes.iter().position(|n| n.name == t))
+            .or_else(|| spec.nodes.iter().position(|n| n.role == NodeRole::Primary))
+            .unwrap_or(0);
+        let (a, b) = (hosts[i], hosts[target]);
+        if a == b {
+            return Err(bad(
+                format!("nodes[{i}].host"),
+                format!(
+                    "\"{}\" shares host \"{}\" with its primary; give each node its own host and a link between them",
+                    node.name,
+                    node.host_name()
+                ),
+            ));
+        }
+        if topology.link_between(a, b).is_none() {
+            return Err(bad(
+                "links",
+                format!(
+                    "no link between host \"{}\" (node {}) and host \"{}\" (its primary)",
+                    node.host_name(),
+                    node.name,
+                    spec.nodes[target].host_name()
+                ),
+            ));
+        }
+    }
+    Ok((topology, hosts, options))
+}

@@ -1,0 +1,71 @@
+//! INFO-like samples (valkey-model.md §5.3), taken by every node on a fixed interval: the
+//! series behind `timeline.csv` and the run timeline chart.
+
+use serde::Serialize;
+
+use crate::engine::SimTime;
+
+/// One node's INFO fields at one instant. Primary-side fields are 0 on a replica and the other
+/// way round.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct InfoSample {
+    /// Seconds since the start.
+    pub t_s: f64,
+    /// The node's name.
+    pub node: String,
+    /// `master` or `slave`, as INFO says.
+    pub role: &'static str,
+    /// `master_repl_offset`.
+    pub master_repl_offset: u64,
+    /// `repl_backlog_first_byte_offset`.
+    pub repl_backlog_first_byte_offset: u64,
+    /// `repl_backlog_histlen`.
+    pub repl_backlog_histlen: u64,
+    /// `mem_total_replication_buffers`.
+    pub mem_total_replication_buffers: u64,
+    /// Largest `omem` among classic replica and main-channel clients.
+    pub replica_omem: u64,
+    /// Largest `omem` among dual-channel RDB clients.
+    pub rdb_channel_omem: u64,
+    /// `replicas_waiting_psync`.
+    pub replicas_waiting_psync: u64,
+    /// `connected_slaves`.
+    pub connected_slaves: u64,
+    /// `sync_full`.
+    pub sync_full: u64,
+    /// `sync_partial_ok`.
+    pub sync_partial_ok: u64,
+    /// `sync_partial_err`.
+    pub sync_partial_err: u64,
+    /// `client_output_buffer_limit_disconnections`.
+    pub client_output_buffer_limit_disconnections: u64,
+    /// Replica: `master_link_status` is up.
+    pub master_link_up: bool,
+    /// Replica: `master_sync_in_progress`.
+    pub master_sync_in_progress: bool,
+    /// Replica: `loading`.
+    pub loading: bool,
+    /// Replica: `slave_repl_offset` (what it has applied).
+    pub slave_repl_offset: u64,
+    /// Replica: the offset it would resume from (`slave_repl_offset + 1`, or the RDB's offset + 1
+    /// during a full sync).
+    pub resume_offset: u64,
+    /// Replica: `replicas_repl_buffer_size` (dual-channel local buffer).
+    pub replicas_repl_buffer_size: u64,
+    /// Replica: RDB bytes read in the current sync.
+    pub rdb_bytes_read: u64,
+    /// Replica: stream bytes read from the main channel, cumulative.
+    pub stream_bytes_read: u64,
+}
+
+impl InfoSample {
+    /// An empty sample for `node` at `time`.
+    pub fn at(time: SimTime, node: &str, role: &'static str) -> Self {
+        InfoSample {
+            t_s: time.as_secs_f64(),
+            node: node.to_string(),
+            role,
+            ..InfoSample::default()
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The Valkey domain: configuration, the shared replication buffer, and the primary, replica
+//! and client actors. Follows `valkey-model.md`; where it simplifies, the doc comment of the
+//! code says what and why. Knows nothing of files, the CLI or charts.
+
+mod cluster;
+mod config;
+mod info;
+mod journal;
+mod log;
+mod primary;
+mod proto;
+mod repl_buffer;
+mod replica;
+mod server;
+mod spec;
+mod transport;
+mod workload;
+mod workload_client;
+mod world;
+
+pub use cluster::{BuildError, Cluster, OutcomeRecord, RunOptions, RunResult};
+pub use config::{
+    BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
+};
+pub use info::InfoSample;
+pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
+pub use log::{Level, LogBook, LogLine, Role, glob_match};
+pub use proto::{Proto, ReplId};
+pub use repl_buffer::{
+    BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
+    block_payload,
+};
+pub use server::Server;
+pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
+pub use workload::{LoadPattern, LoadSchedule, PatternKind, Phase, SizeDist, WorkloadSpec};
+pub use workload_client::LoadClient;
+pub use world::{Control, Msg, Node, NodeAddr, Timer, World};

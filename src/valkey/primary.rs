@@ -1,0 +1,1449 @@
+//! The primary half of a server (valkey-model.md §2–§4 primary side): PSYNC acceptance, full
+//! syncs and the fork, the shared replication buffer, COB limits, the dual-channel RDB client
+//! pin and its grace period, streaming, timeouts.
+//!
+//! **How limits are checked without polling bytes.** Valkey checks a replica's output-buffer
+//! limits when a new buffer block is allocated and in `clientsCron`. Here the check points are
+//! predicted: for a client whose reference does not move (not writing: waiting for the fork's
+//! end, for its first ACK, or a pinned RDB client) the block at which its usage reaches a limit
+//! is known, and so is the time the stream reaches that block (a timer). For a client that is
+//! writing, the lag between the primary offset and what its socket accepted is watched on the
+//! network (a threshold watch on the connection's application queue), which fires when the lag
+//! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
+
+use crate::engine::{SimDuration, SimTime};
+use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
+use crate::units::Rate;
+
+use super::info::InfoSample;
+use super::journal::{ClientKind, Event, Limit};
+use super::log::{Level, Role};
+use super::proto::{Proto, ReplId};
+use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ReplBuffer, block_payload};
+use super::server::{C, Server};
+use super::transport::{self, DOWN, UP};
+use super::world::{Msg, Timer};
+
+/// The replication stream as a fluid: `offset(t) = o0 + rate·(t − t0)`, re-anchored whenever the
+/// rate changes, so the offset never drifts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StreamClock {
+    t0: SimTime,
+    o0: u64,
+    rate: u64,
+}
+
+impl StreamClock {
+    pub(crate) fn offset_at(&self, t: SimTime) -> u64 {
+        let dt = u128::from(t.saturating_since(self.t0).as_nanos());
+        self.o0 + (u128::from(self.rate) * dt / 1_000_000_000) as u64
+    }
+
+    /// The first instant the offset reaches `target`, if it ever does at this rate.
+    fn time_to_reach(&self, now: SimTime, target: u64) -> Option<SimTime> {
+        if self.offset_at(now) >= target {
+            return Some(now);
+        }
+        if self.rate == 0 {
+            return None;
+        }
+        let ns = (u128::from(target - self.o0) * 1_000_000_000).div_ceil(u128::from(self.rate));
+        let ns = u64::try_from(ns).ok()?;
+        Some(self.t0.saturating_add(SimDuration::from_nanos(ns)).max(now))
+    }
+
+    fn reanchor(&mut self, now: SimTime, rate: u64) {
+        self.o0 = self.offset_at(now);
+        self.t0 = now;
+        self.rate = rate;
+    }
+}
+
+/// Where a replica client is (Valkey's `repl_state` for replica clients).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientState {
+    /// Connected, handshaking; not a replica yet.
+    Handshake,
+    /// `WAIT_BGSAVE_START`: nothing is buffered for it yet.
+    WaitBgsaveStart,
+    /// `WAIT_BGSAVE_END`: the fork happened; everything written since accumulates.
+    WaitBgsaveEnd,
+    /// `SEND_BULK`: a disk-based RDB is being sent.
+    SendBulk,
+    /// `ONLINE`; `streaming` is false while waiting for the first ACK (diskless).
+    Online { streaming: bool },
+    /// `BG_RDB_LOAD`: a dual-channel main channel streaming while its replica loads.
+    BgRdbLoad,
+    /// The RDB of an `rdb-only` client went out; it is to be freed.
+    RdbTransmitted,
+}
+
+/// Output-buffer limit bookkeeping of one client.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LimitState {
+    epoch: u64,
+    /// `obuf_soft_limit_reached_time` in whole seconds.
+    soft_since: Option<u64>,
+    watches: Vec<WatchId>,
+    /// Checks at the same instant, to stop a watch that keeps firing from spinning.
+    same_instant: (SimTime, u32),
+}
+
+/// Where a writing client started writing: the offset of the first stream byte handed to its
+/// socket and the connection's `Written` counter at that moment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamStart {
+    first_offset: u64,
+    written_base: u64,
+}
+
+/// A replica-side client of this primary (classic replica, RDB channel or main channel).
+#[derive(Clone, Debug)]
+pub(crate) struct ReplClient {
+    pub(crate) id: u64,
+    pub(crate) replica: usize,
+    pub(crate) conn: ConnId,
+    pub(crate) state: ClientState,
+    dual_capa: bool,
+    pub(crate) rdb_only: bool,
+    assoc_rdb: Option<u64>,
+    pub(crate) protected: bool,
+    is_main_channel: bool,
+    stream: Option<StreamStart>,
+    limits: LimitState,
+    last_interaction: SimTime,
+    /// `repl_ack_time`: refreshed by ACKs, bare newlines and going online.
+    ack_time: SimTime,
+    created: SimTime,
+}
+
+impl ReplClient {
+    fn kind(&self) -> ClientKind {
+        if self.rdb_only {
+            ClientKind::RdbChannel
+        } else if self.is_main_channel {
+            ClientKind::MainChannel
+        } else {
+            ClientKind::Replica
+        }
+    }
+}
+
+/// The fork child serving replicas.
+#[derive(Clone, Debug)]
+pub(crate) struct Child {
+    pid: u32,
+    socket: bool,
+    dual: bool,
+    rdb_bytes: u64,
+    /// Effective generation rate (bytes/s) with the per-key delays folded in.
+    rate: u64,
+    /// Target clients and each one's `Written` counter when production started.
+    targets: Vec<(u64, u64)>,
+    /// Target clients whose RDB was fully produced.
+    produced: Vec<u64>,
+    /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
+    exited: bool,
+}
+
+/// INFO `# Stats` counters of the primary half.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PrimaryStats {
+    pub(crate) sync_full: u64,
+    pub(crate) sync_partial_ok: u64,
+    pub(crate) sync_partial_err: u64,
+    pub(crate) cob_disconnections: u64,
+}
+
+/// The primary half's state.
+#[derive(Debug)]
+pub(crate) struct PrimaryState {
+    pub(crate) replid: ReplId,
+    pub(crate) buffer: Option<ReplBuffer>,
+    clock: StreamClock,
+    /// `(client, stream bytes/s, new keys/s)` for every load client.
+    rates: Vec<(u32, u64, f64)>,
+    pub(crate) clients: Vec<ReplClient>,
+    next_client_id: u64,
+    pub(crate) child: Option<Child>,
+    pub(crate) stats: PrimaryStats,
+    replid_counter: u64,
+    last_ping: Option<SimTime>,
+    last_keys_update: SimTime,
+    /// The typical command size of the load (for block sizing).
+    pub(crate) typical_command_bytes: u64,
+    /// Resume offsets already reported as out of the window, per replica node.
+    exhausted_reported: Vec<(usize, u64)>,
+}
+
+impl PrimaryState {
+    pub(crate) fn new(seed: u64) -> Self {
+        PrimaryState {
+            replid: ReplId(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
+            buffer: None,
+            clock: StreamClock::default(),
+            rates: Vec::new(),
+            clients: Vec::new(),
+            next_client_id: 3,
+            child: None,
+            stats: PrimaryStats::default(),
+            replid_counter: seed,
+            last_ping: None,
+            last_keys_update: SimTime::ZERO,
+            typical_command_bytes: 100,
+            exhausted_reported: Vec::new(),
+        }
+    }
+
+    /// Whether a notification concerns a connection this half serves.
+    pub(crate) fn owns_conn(&self, n: &Notification) -> bool {
+        match *n {
+            Notification::Message { dir, .. } => dir == UP,
+            Notification::Watch { conn, dir, .. } => {
+                dir == DOWN
+                    && self.clients.iter().any(|c| c.conn == conn)
+                    && !matches!(
+                        n,
+                        Notification::Watch {
+                            quantity: Quantity::Read,
+                            ..
+                        }
+                    )
+            }
+            Notification::ProductionDone { conn, .. }
+            | Notification::WriteBlocked { conn, .. }
+            | Notification::Writable { conn, .. } => self.clients.iter().any(|c| c.conn == conn),
+            Notification::Reset { conn, .. } | Notification::Eof { conn, dir: UP, .. } => {
+                self.clients.iter().any(|c| c.conn == conn)
+            }
+            _ => false,
+        }
+    }
+
+    fn stream_rate(&self) -> u64 {
+        self.rates.iter().map(|&(_, r, _)| r).sum()
+    }
+
+    fn client_index(&self, id: u64) -> Option<usize> {
+        self.clients.iter().position(|c| c.id == id)
+    }
+
+    fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
+        self.clients.iter().position(|c| c.conn == conn)
+    }
+
+    /// `replicas_waiting_psync`.
+    pub(crate) fn waiting_psync(&self) -> u64 {
+        self.clients.iter().filter(|c| c.protected).count() as u64
+    }
+}
+
+impl Server {
+    // ------------------------------------------------------------------ the stream
+
+    /// Brings the stream and the buffer to now: feeds what the load wrote since the last event
+    /// and moves writing clients' references to what their sockets accepted.
+    pub(crate) fn advance(&mut self, ctx: C<'_, '_>) {
+        let now = ctx.now();
+        let dt = now
+            .saturating_since(self.primary.last_keys_update)
+            .as_secs_f64();
+        let new_keys: f64 = self.primary.rates.iter().map(|&(_, _, k)| k).sum();
+        if !self.paused && self.primary.buffer.is_some() {
+            self.keys += new_keys * dt;
+        }
+        self.primary.last_keys_update = now;
+        let Some(buf) = self.primary.buffer.as_mut() else {
+            return;
+        };
+        let target = self.primary.clock.offset_at(now);
+        if target > buf.offset() {
+            buf.feed(target - buf.offset());
+        }
+        for i in 0..self.primary.clients.len() {
+            let (conn, start, id) = {
+                let c = &self.primary.clients[i];
+                (c.conn, c.stream, c.id)
+            };
+            if let Some(start) = start {
+                let written = transport::level(ctx, conn, DOWN, Quantity::Written);
+                let queued = transport::level(ctx, conn, DOWN, Quantity::AppQueue);
+                let accepted = written
+                    .saturating_sub(start.written_base)
+                    .saturating_sub(queued);
+                if let Some(buf) = self.primary.buffer.as_mut() {
+                    buf.set_ref(id, (start.first_offset + accepted).min(buf.offset() + 1));
+                }
+            }
+        }
+        self.check_backlog_exhaustion(ctx);
+    }
+
+    /// The stream rate the primary produces now (0 while paused or without a backlog: Valkey
+    /// does not advance the offset when there is no backlog).
+    fn effective_rate(&self) -> u64 {
+        if self.paused || self.primary.buffer.is_none() {
+            0
+        } else {
+            self.primary.stream_rate()
+        }
+    }
+
+    /// Re-anchors the stream after a change of rate and passes the new rate to every writing
+    /// client's socket and every waiting client's limit prediction.
+    fn rate_changed(&mut self, ctx: C<'_, '_>) {
+        let now = ctx.now();
+        let rate = self.effective_rate();
+        self.primary.clock.reanchor(now, rate);
+        for i in 0..self.primary.clients.len() {
+            let c = &self.primary.clients[i];
+            if c.stream.is_some() {
+                transport::produce(ctx, c.conn, DOWN, Production::buffered(Rate::new(rate)));
+            }
+            self.arm_limits(ctx, i);
+        }
+    }
+
+    /// A load client's new rate.
+    pub(crate) fn set_client_rate(
+        &mut self,
+        ctx: C<'_, '_>,
+        client: u32,
+        bytes_per_sec: u64,
+        new_keys: f64,
+    ) {
+        self.advance(ctx);
+        match self.primary.rates.iter_mut().find(|(c, _, _)| *c == client) {
+            Some(entry) => *entry = (client, bytes_per_sec, new_keys),
+            None => self.primary.rates.push((client, bytes_per_sec, new_keys)),
+        }
+        self.rate_changed(ctx);
+    }
+
+    /// Feeds a small discrete run (a PING) into the stream.
+    fn feed_discrete(&mut self, ctx: C<'_, '_>, bytes: u64) {
+        self.advance(ctx);
+        let Some(buf) = self.primary.buffer.as_mut() else {
+            return;
+        };
+        buf.feed(bytes);
+        self.primary.clock.o0 += bytes;
+        for i in 0..self.primary.clients.len() {
+            if self.primary.clients[i].stream.is_some() {
+                transport::write(ctx, self.primary.clients[i].conn, DOWN, bytes);
+            }
+        }
+    }
+
+    fn ensure_backlog(&mut self, ctx: C<'_, '_>) {
+        if self.primary.buffer.is_some() {
+            return;
+        }
+        self.advance(ctx);
+        self.primary.replid_counter += 1;
+        self.primary.replid =
+            ReplId(self.primary.replid.0.rotate_left(7) ^ self.primary.replid_counter);
+        let offset = self.primary.clock.offset_at(ctx.now());
+        let k = self.cfg.repl_backlog_size.bytes();
+        let bs = block_payload(self.primary.typical_command_bytes, k);
+        self.primary.buffer = Some(ReplBuffer::new(offset, k, bs));
+        let text = format!(
+            "Replication backlog created, my new replication IDs are '{}' and '{}'",
+            self.primary.replid, NO_REPLID
+        );
+        self.log(ctx, Level::Notice, text);
+        self.rate_changed(ctx);
+    }
+
+    fn offset_now(&self) -> u64 {
+        self.primary.buffer.as_ref().map_or(0, ReplBuffer::offset)
+    }
+
+    // ------------------------------------------------------------------ network input
+
+    pub(crate) fn primary_on_net(&mut self, n: Notification, ctx: C<'_, '_>) {
+        match n {
+            Notification::Message { conn, tag, .. } => {
+                let Some(proto) = transport::take_payload(ctx.env(), tag) else {
+                    return;
+                };
+                self.on_replica_message(ctx, conn, proto);
+            }
+            Notification::Watch { conn, id, .. } => {
+                let Some(i) = self.primary.client_by_conn(conn) else {
+                    return;
+                };
+                if !self.primary.clients[i].limits.watches.contains(&id) {
+                    return; // a watch from an earlier arming
+                }
+                self.advance(ctx);
+                self.check_limits(ctx, i, false);
+            }
+            Notification::ProductionDone { conn, .. } => self.on_rdb_produced(ctx, conn),
+            Notification::Reset { conn, .. } | Notification::Eof { conn, .. } => {
+                if let Some(i) = self.primary.client_by_conn(conn) {
+                    self.free_client(ctx, i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_replica_message(&mut self, ctx: C<'_, '_>, conn: ConnId, proto: Proto) {
+        let now = ctx.now();
+        let idx = match self.primary.client_by_conn(conn) {
+            Some(i) => i,
+            None => {
+                let replica = match proto {
+                    Proto::Handshake { node, .. } | Proto::RdbChannelHandshake { node } => node,
+                    _ => return,
+                };
+                let id = self.primary.next_client_id;
+                self.primary.next_client_id += 1;
+                self.primary.clients.push(ReplClient {
+                    id,
+                    replica,
+                    conn,
+                    state: ClientState::Handshake,
+                    dual_capa: false,
+                    rdb_only: false,
+                    assoc_rdb: None,
+                    protected: false,
+                    is_main_channel: false,
+                    stream: None,
+                    limits: LimitState::default(),
+                    last_interaction: now,
+                    ack_time: now,
+                    created: now,
+                });
+                self.primary.clients.len() - 1
+            }
+        };
+        self.primary.clients[idx].last_interaction = now;
+        match proto {
+            Proto::Handshake { dual, .. } => {
+                self.primary.clients[idx].dual_capa = dual;
+                transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
+            }
+            Proto::RdbChannelHandshake { .. } => {
+                self.primary.clients[idx].rdb_only = true;
+                transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
+            }
+            Proto::Psync { replid, offset } => self.on_psync(ctx, idx, replid, offset),
+            Proto::Sync => {
+                let addr = self.replica_addr(ctx, idx);
+                self.log(
+                    ctx,
+                    Level::Notice,
+                    format!("Replica {addr} asks for synchronization"),
+                );
+                self.start_full_sync(ctx, idx);
+            }
+            Proto::SetRdbClientId(cid) => {
+                let known = self
+                    .primary
+                    .clients
+                    .iter()
+                    .any(|c| c.id == cid && c.rdb_only && c.protected);
+                if known {
+                    self.primary.clients[idx].assoc_rdb = Some(cid);
+                    transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
+                } else {
+                    let err = Proto::Error(format!("Unrecognized RDB client id {cid}"));
+                    transport::send(ctx, conn, Side::Acceptor, err);
+                }
+            }
+            Proto::Ack(offset) => {
+                self.primary.clients[idx].ack_time = now;
+                self.on_ack(ctx, idx, offset);
+            }
+            Proto::Newline => self.primary.clients[idx].ack_time = now,
+            _ => {}
+        }
+    }
+
+    fn replica_addr(&self, ctx: C<'_, '_>, idx: usize) -> String {
+        let r = self.primary.clients[idx].replica;
+        ctx.env()
+            .nodes
+            .get(r)
+            .map_or_else(|| "?".into(), |n| n.addr.clone())
+    }
+
+    // ------------------------------------------------------------------ PSYNC (§2.4)
+
+    fn on_psync(&mut self, ctx: C<'_, '_>, idx: usize, replid: Option<ReplId>, offset: u64) {
+        self.advance(ctx);
+        let addr = self.replica_addr(ctx, idx);
+        self.log(
+            ctx,
+            Level::Notice,
+            format!("Replica {addr} asks for synchronization"),
+        );
+        if self.try_partial(ctx, idx, replid, offset) {
+            return;
+        }
+        if replid.is_some() {
+            self.primary.stats.sync_partial_err += 1;
+        }
+        let conn = self.primary.clients[idx].conn;
+        if self.primary.clients[idx].dual_capa && self.cfg.serves_dual_channel() {
+            let text = format!(
+                "Replica {addr} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."
+            );
+            self.log(ctx, Level::Notice, text);
+            self.primary.clients[idx].is_main_channel = true;
+            transport::send(ctx, conn, Side::Acceptor, Proto::DualChannelSync);
+            return;
+        }
+        self.start_full_sync(ctx, idx);
+    }
+
+    /// `primaryTryPartialResynchronization`: true when accepted.
+    fn try_partial(
+        &mut self,
+        ctx: C<'_, '_>,
+        idx: usize,
+        replid: Option<ReplId>,
+        offset: u64,
+    ) -> bool {
+        let addr = self.replica_addr(ctx, idx);
+        let r = self.primary.clients[idx].replica;
+        let Some(replid) = replid else {
+            self.log(
+                ctx,
+                Level::Notice,
+                format!("Full resync requested by replica {addr}"),
+            );
+            return false;
+        };
+        if replid != self.primary.replid {
+            let text = format!(
+                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{NO_REPLID}')",
+                self.primary.replid
+            );
+            self.log(ctx, Level::Notice, text);
+            return false;
+        }
+        let serves = self
+            .primary
+            .buffer
+            .as_ref()
+            .is_some_and(|b| b.can_serve(offset));
+        if !serves {
+            let (first, last) = self
+                .primary
+                .buffer
+                .as_ref()
+                .map_or((0, 0), |b| (b.first_byte_offset(), b.offset()));
+            let text = format!(
+                "Unable to partial resync with replica {addr} for lack of backlog (Replica request was {replid}:{offset}, and I can only reply with the range [{first}, {last}])."
+            );
+            self.log(ctx, Level::Notice, text);
+            let now = ctx.now();
+            ctx.env()
+                .journal
+                .push(now, Event::PsyncRefusedBacklog { replica: r });
+            return false;
+        }
+        self.accept_partial(ctx, idx, replid, offset);
+        true
+    }
+
+    fn accept_partial(&mut self, ctx: C<'_, '_>, idx: usize, replid: ReplId, offset: u64) {
+        let now = ctx.now();
+        let addr = self.replica_addr(ctx, idx);
+        let (conn, id, replica) = {
+            let c = &self.primary.clients[idx];
+            (c.conn, c.id, c.replica)
+        };
+        transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid });
+        self.primary.stats.sync_partial_ok += 1;
+        let pinned_rdb = self.primary.clients[idx].assoc_rdb.and_then(|cid| {
+            self.primary
+                .clients
+                .iter()
+                .position(|c| c.id == cid && c.protected)
+        });
+        let dual_main = pinned_rdb.is_some();
+        let pending = self.offset_now() + 1 - offset;
+        let text = format!(
+            "Partial resynchronization request from {addr} accepted. Sending {pending} bytes of backlog starting from offset {offset}."
+        );
+        self.log(ctx, Level::Notice, text);
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.set_ref(id, offset);
+        }
+        self.primary.clients[idx].state = if dual_main {
+            ClientState::BgRdbLoad
+        } else {
+            ClientState::Online { streaming: true }
+        };
+        if let Some(rdb) = pinned_rdb {
+            // removeReplicaFromPsyncWait: the main channel's reference now holds the history.
+            let rdb_id = self.primary.clients[rdb].id;
+            self.primary.clients[rdb].protected = false;
+            if let Some(buf) = self.primary.buffer.as_mut() {
+                buf.release(rdb_id);
+            }
+            self.arm_limits(ctx, rdb);
+            let text = format!(
+                "Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
+            );
+            self.log(ctx, Level::Debug, text);
+        }
+        ctx.env()
+            .journal
+            .push(now, Event::PsyncAccepted { replica, dual_main });
+        self.start_stream(ctx, idx);
+    }
+
+    // ------------------------------------------------------------------ full sync (§3.2, §4.2)
+
+    fn start_full_sync(&mut self, ctx: C<'_, '_>, idx: usize) {
+        let now = ctx.now();
+        let replica = self.primary.clients[idx].replica;
+        self.primary.stats.sync_full += 1;
+        ctx.env()
+            .journal
+            .push(now, Event::FullSyncStarted { replica });
+        self.primary.clients[idx].state = ClientState::WaitBgsaveStart;
+        self.ensure_backlog(ctx);
+        if let Some(child) = &self.primary.child {
+            let text = if child.socket {
+                "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"
+            } else {
+                "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
+            };
+            self.log(ctx, Level::Notice, text.to_string());
+            return;
+        }
+        if self.cfg.repl_diskless_sync && self.cfg.repl_diskless_sync_delay > SimDuration::ZERO {
+            self.log(
+                ctx,
+                Level::Notice,
+                "Delay next BGSAVE for diskless SYNC".to_string(),
+            );
+            return;
+        }
+        self.fork(ctx);
+    }
+
+    /// `startBgsaveForReplication` for every waiting replica with the same requirements.
+    fn fork(&mut self, ctx: C<'_, '_>) {
+        self.advance(ctx);
+        let Some(first) = self
+            .primary
+            .clients
+            .iter()
+            .position(|c| c.state == ClientState::WaitBgsaveStart)
+        else {
+            return;
+        };
+        let dual = self.primary.clients[first].rdb_only;
+        let socket = self.cfg.repl_diskless_sync;
+        let targets: Vec<usize> = (0..self.primary.clients.len())
+            .filter(|&i| {
+                let c = &self.primary.clients[i];
+                c.state == ClientState::WaitBgsaveStart && c.rdb_only == dual
+            })
+            .collect();
+        let text = format!(
+            "Starting BGSAVE for SYNC with target: {} using: {}",
+            if socket { "replicas sockets" } else { "disk" },
+            if dual { "dual-channel" } else { "normal sync" }
+        );
+        self.log(ctx, Level::Notice, text);
+        let keys = self.keys.max(0.0).round() as u64;
+        let rdb_bytes = self.dataset.rdb_bytes_for(keys);
+        let rate = self.rdb_generation_rate(rdb_bytes, keys);
+        let offset = self.offset_now();
+        let pid = self.pid + 1 + self.primary.stats.sync_full as u32;
+        let mut child = Child {
+            pid,
+            socket,
+            dual,
+            rdb_bytes,
+            rate,
+            targets: Vec::new(),
+            produced: Vec::new(),
+            exited: false,
+        };
+        let replid = self.primary.replid;
+        for &i in &targets {
+            let (conn, id) = (self.primary.clients[i].conn, self.primary.clients[i].id);
+            let addr = self.replica_addr(ctx, i);
+            if dual {
+                let text =
+                    format!("Sending to replica {addr} RDB end offset {offset} and client-id {id}");
+                self.log(ctx, Level::Notice, text);
+                let endoff = Proto::EndOff {
+                    offset,
+                    replid,
+                    client_id: id,
+                    rdb_bytes,
+                };
+                transport::send(ctx, conn, Side::Acceptor, endoff);
+                self.pin_tail(ctx, i);
+            } else {
+                let reply = Proto::FullResync {
+                    replid,
+                    offset,
+                    rdb_bytes,
+                };
+                transport::send(ctx, conn, Side::Acceptor, reply);
+                if let Some(buf) = self.primary.buffer.as_mut() {
+                    buf.set_ref(id, offset + 1);
+                }
+            }
+            self.primary.clients[i].state = ClientState::WaitBgsaveEnd;
+            let replica = self.primary.clients[i].replica;
+            ctx.env().resume_offsets[replica] = Some(offset + 1);
+            let base = transport::level(ctx, conn, DOWN, Quantity::Written);
+            child.targets.push((id, base));
+            if socket {
+                transport::produce(
+                    ctx,
+                    conn,
+                    DOWN,
+                    Production::blocking(Rate::new(rate)).with_total(rdb_bytes),
+                );
+            }
+            self.arm_limits(ctx, i);
+        }
+        let now = ctx.now();
+        ctx.env().journal.push(now, Event::Fork { offset });
+        let text = if !socket {
+            format!("Background saving started by pid {pid}")
+        } else if dual {
+            format!("Background RDB transfer started by pid {pid} to direct socket to replica")
+        } else {
+            format!("Background RDB transfer started by pid {pid} to pipe through parent process")
+        };
+        self.log(ctx, Level::Notice, text);
+        if !socket {
+            let disk = self.perf.disk_write_rate.bytes_per_sec().max(1);
+            let ns = u128::from(rdb_bytes) * 1_000_000_000 / u128::from(rate.min(disk).max(1));
+            let epoch = self.next_epoch();
+            ctx.schedule(
+                Msg::Timer(Timer::ChildExited(epoch)),
+                SimDuration::from_nanos(ns as u64),
+            );
+        }
+        self.primary.child = Some(child);
+        if self.pause_after_fork {
+            self.pause(ctx);
+        }
+    }
+
+    /// The child's RDB bytes per second: `S / (S/G + keys · per-key delay)`.
+    fn rdb_generation_rate(&self, rdb_bytes: u64, keys: u64) -> u64 {
+        let base = self.perf.rdb_save_rate.bytes_per_sec().max(1) as f64;
+        let per_key_ns = self.cfg.rdb_key_save_delay.mean_ns_per_key()
+            + if self.cfg.rdb_key_save_delay.0 != 0 {
+                self.perf.key_delay_overhead.as_nanos() as f64
+            } else {
+                0.0
+            };
+        let secs = rdb_bytes as f64 / base + keys as f64 * per_key_ns / 1e9;
+        if secs <= 0.0 {
+            return base as u64;
+        }
+        ((rdb_bytes as f64 / secs).round() as u64).max(1)
+    }
+
+    /// `addRdbReplicaToPsyncWait`: pin the tail block (or the first future one) for an RDB
+    /// client and protect it.
+    fn pin_tail(&mut self, ctx: C<'_, '_>, idx: usize) {
+        let id = self.primary.clients[idx].id;
+        let addr = self.replica_addr(ctx, idx);
+        let Some(buf) = self.primary.buffer.as_mut() else {
+            return;
+        };
+        let tracking =
+            buf.offset() > buf.first_byte_offset().saturating_sub(1) && buf.histlen() > 0;
+        let next = if tracking {
+            buf.offset()
+        } else {
+            buf.offset() + 1
+        };
+        buf.set_ref(id, next);
+        self.primary.clients[idx].protected = true;
+        let what = if tracking {
+            "tracking repl-backlog tail"
+        } else {
+            "no repl-backlog to track"
+        };
+        self.log(
+            ctx,
+            Level::Debug,
+            format!("Add rdb replica {addr} to waiting psync, with cid {id}, {what}"),
+        );
+    }
+
+    fn on_rdb_produced(&mut self, ctx: C<'_, '_>, conn: ConnId) {
+        let Some(i) = self.primary.client_by_conn(conn) else {
+            return;
+        };
+        let id = self.primary.clients[i].id;
+        if self.primary.clients[i].state == ClientState::SendBulk {
+            self.put_online(ctx, i, true);
+            return;
+        }
+        let Some(child) = self.primary.child.as_mut() else {
+            return;
+        };
+        if !child.produced.contains(&id) {
+            child.produced.push(id);
+        }
+        if child
+            .targets
+            .iter()
+            .all(|(t, _)| child.produced.contains(t))
+        {
+            child.exited = true;
+        }
+    }
+
+    /// `checkChildrenDone` at `serverCron`: the child exited.
+    fn child_done(&mut self, ctx: C<'_, '_>) {
+        let Some(child) = self.primary.child.take() else {
+            return;
+        };
+        let text = if child.socket {
+            "Background RDB transfer terminated with success"
+        } else {
+            "Background saving terminated with success"
+        };
+        self.log(ctx, Level::Notice, text.to_string());
+        if !child.socket {
+            self.log_as(
+                ctx,
+                Role::Child,
+                Level::Notice,
+                "DB saved on disk".to_string(),
+            );
+        }
+        for (id, _) in child.targets {
+            let Some(i) = self.primary.client_index(id) else {
+                continue;
+            };
+            if self.primary.clients[i].state != ClientState::WaitBgsaveEnd {
+                continue;
+            }
+            if !child.socket {
+                self.send_bulk(ctx, i, child.rdb_bytes);
+            } else if child.dual {
+                self.rdb_client_transmitted(ctx, i);
+            } else {
+                let addr = self.replica_addr(ctx, i);
+                let text = format!(
+                    "Streamed RDB transfer with replica {addr} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming"
+                );
+                self.log(ctx, Level::Notice, text);
+                self.put_online(ctx, i, false);
+            }
+        }
+        // Replicas that arrived during this child wait for the next one.
+        if self
+            .primary
+            .clients
+            .iter()
+            .any(|c| c.state == ClientState::WaitBgsaveStart)
+            && (!self.cfg.repl_diskless_sync
+                || self.cfg.repl_diskless_sync_delay == SimDuration::ZERO)
+        {
+            self.fork(ctx);
+        }
+    }
+
+    fn send_bulk(&mut self, ctx: C<'_, '_>, i: usize, rdb_bytes: u64) {
+        self.primary.clients[i].state = ClientState::SendBulk;
+        let conn = self.primary.clients[i].conn;
+        let rate = self.perf.disk_write_rate;
+        transport::produce(
+            ctx,
+            conn,
+            DOWN,
+            Production::blocking(rate).with_total(rdb_bytes),
+        );
+    }
+
+    /// `replicaPutOnline`.
+    fn put_online(&mut self, ctx: C<'_, '_>, i: usize, stream_now: bool) {
+        let now = ctx.now();
+        let addr = self.replica_addr(ctx, i);
+        self.primary.clients[i].state = ClientState::Online {
+            streaming: stream_now,
+        };
+        self.primary.clients[i].ack_time = now;
+        self.log(
+            ctx,
+            Level::Notice,
+            format!("Synchronization with replica {addr} succeeded"),
+        );
+        let replica = self.primary.clients[i].replica;
+        ctx.env().journal.push(now, Event::Online { replica });
+        if stream_now {
+            self.start_stream(ctx, i);
+        } else {
+            self.arm_limits(ctx, i);
+        }
+    }
+
+    /// The RDB of an rdb-only client went out: free it, unless it still protects the backlog
+    /// for its main channel, in which case the free waits for the grace period (§4.5).
+    fn rdb_client_transmitted(&mut self, ctx: C<'_, '_>, i: usize) {
+        let addr = self.replica_addr(ctx, i);
+        let id = self.primary.clients[i].id;
+        self.primary.clients[i].state = ClientState::RdbTransmitted;
+        let text = format!(
+            "RDB transfer completed, rdb only replica ({addr}) should be disconnected asap"
+        );
+        self.log(ctx, Level::Notice, text);
+        if self.primary.clients[i].protected {
+            let grace = self.cfg.rdb_client_grace_period;
+            let text = format!(
+                "Postpone RDB client id={id} ({addr}) free for {} seconds",
+                grace.as_secs_f64().round()
+            );
+            self.log(ctx, Level::Verbose, text);
+            ctx.schedule(Msg::Timer(Timer::Grace(id)), grace);
+            return;
+        }
+        self.free_client(ctx, i);
+    }
+
+    fn on_ack(&mut self, ctx: C<'_, '_>, i: usize, _offset: u64) {
+        match self.primary.clients[i].state {
+            ClientState::Online { streaming: false } => {
+                self.primary.clients[i].state = ClientState::Online { streaming: true };
+                self.start_stream(ctx, i);
+            }
+            ClientState::BgRdbLoad => {
+                let now = ctx.now();
+                let addr = self.replica_addr(ctx, i);
+                self.primary.clients[i].state = ClientState::Online { streaming: true };
+                self.log(
+                    ctx,
+                    Level::Notice,
+                    format!("Synchronization with replica {addr} succeeded"),
+                );
+                let replica = self.primary.clients[i].replica;
+                ctx.env().journal.push(now, Event::Online { replica });
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands everything from the client's reference to the tail to its socket, then keeps
+    /// producing at the stream rate.
+    fn start_stream(&mut self, ctx: C<'_, '_>, i: usize) {
+        self.advance(ctx);
+        let (id, conn) = (self.primary.clients[i].id, self.primary.clients[i].conn);
+        let Some(buf) = self.primary.buffer.as_ref() else {
+            return;
+        };
+        let first = buf.ref_offset(id).unwrap_or(buf.offset() + 1);
+        let pending = (buf.offset() + 1).saturating_sub(first);
+        let written_base = transport::level(ctx, conn, DOWN, Quantity::Written);
+        self.primary.clients[i].stream = Some(StreamStart {
+            first_offset: first,
+            written_base,
+        });
+        transport::write(ctx, conn, DOWN, pending);
+        let rate = self.effective_rate();
+        transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
+        self.arm_limits(ctx, i);
+    }
+
+    // ------------------------------------------------------------------ COB limits (§1.2, §2.5)
+
+    fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
+        let k = self.cfg.repl_backlog_size.bytes();
+        let l = self.cfg.client_output_buffer_limit;
+        (l.effective_hard(k), l.effective_soft(k))
+    }
+
+    /// Re-arms the prediction of client `i`'s next limit check point.
+    pub(crate) fn arm_limits(&mut self, ctx: C<'_, '_>, i: usize) {
+        let epoch = self.next_epoch();
+        let watches = std::mem::take(&mut self.primary.clients[i].limits.watches);
+        for w in watches {
+            transport::unwatch(ctx, Some(w));
+        }
+        self.primary.clients[i].limits.epoch = epoch;
+        let (hard, soft) = self.effective_limits();
+        let Some(buf) = self.primary.buffer.as_ref() else {
+            return;
+        };
+        let c = &self.primary.clients[i];
+        if !buf.has_ref(c.id) || c.state == ClientState::RdbTransmitted && !c.protected {
+            return;
+        }
+        let per_block = buf.block_bytes() + BLOCK_OVERHEAD_BYTES;
+        let blocks_for = |limit: u64| limit.div_ceil(per_block).max(1);
+        let soft_pending = soft.filter(|_| c.limits.soft_since.is_none());
+        if c.stream.is_some() {
+            // Watch thresholds on the lag (application queue) that imply the block-granular
+            // formula: usage spans between floor((lag−1)/bs)+1 and +2 blocks, so a lag of
+            // (N−1)·bs + 1 guarantees N blocks and a lag of (N−3)·bs guarantees fewer than N.
+            // A small margin absorbs the byte or two between the stream clock and the socket's
+            // own fluid. Usage within those two blocks of a limit is caught by the next check.
+            let conn = c.conn;
+            let bs = buf.block_bytes();
+            let rise = |limit: u64| (blocks_for(limit) - 1) * bs + 1 + WATCH_MARGIN_BYTES;
+            let fall = |limit: u64| blocks_for(limit).saturating_sub(3) * bs;
+            let mut thresholds = Vec::new();
+            if let Some(h) = hard {
+                thresholds.push(Threshold::AtLeast(rise(h)));
+            }
+            match (soft, c.limits.soft_since) {
+                (Some(s), None) => thresholds.push(Threshold::AtLeast(rise(s))),
+                (Some(s), Some(_)) => thresholds.push(Threshold::AtMost(fall(s))),
+                _ => {}
+            }
+            let mut ids = Vec::new();
+            for threshold in thresholds {
+                if let Some(id) = transport::watch(ctx, conn, DOWN, Quantity::AppQueue, threshold) {
+                    ids.push(id);
+                }
+            }
+            self.primary.clients[i].limits.watches = ids;
+            return;
+        }
+        // A reference that does not move: the check point is the allocation of a known block.
+        let id = c.id;
+        let now = ctx.now();
+        let targets: Vec<u64> = [hard, soft_pending]
+            .into_iter()
+            .flatten()
+            .filter_map(|limit| buf.allocation_offset(id, blocks_for(limit)))
+            .collect();
+        let due = targets
+            .into_iter()
+            .filter_map(|o| self.primary.clock.time_to_reach(now, o))
+            .min();
+        if let Some(at) = due {
+            ctx.schedule_at(Msg::Timer(Timer::CobCheck(id, epoch)), at);
+        }
+    }
+
+    /// Checks client `i` against its limits now; `cron` selects the synchronous close path.
+    fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
+        let (hard, soft) = self.effective_limits();
+        let Some(buf) = self.primary.buffer.as_ref() else {
+            return;
+        };
+        let c = &self.primary.clients[i];
+        let usage = buf.cob_bytes(c.id);
+        if hard.is_some_and(|h| usage >= h) {
+            self.cob_disconnect(ctx, i, Limit::PrimaryCobHard, !cron);
+            return;
+        }
+        let now = ctx.now();
+        let unix = self.unixtime(now);
+        match (soft, c.limits.soft_since) {
+            (Some(s), None) if usage >= s => {
+                self.primary.clients[i].limits.soft_since = Some(unix);
+                let secs = self.cfg.client_output_buffer_limit.soft_seconds;
+                let at = self.time_of_unixtime(unix + secs + 1).max(now);
+                let (id, epoch) = (
+                    self.primary.clients[i].id,
+                    self.primary.clients[i].limits.epoch,
+                );
+                ctx.schedule_at(Msg::Timer(Timer::SoftCheck(id, epoch + 1)), at);
+            }
+            (Some(s), Some(since)) if usage >= s => {
+                let secs = self.cfg.client_output_buffer_limit.soft_seconds;
+                if unix.saturating_sub(since) > secs {
+                    self.cob_disconnect(ctx, i, Limit::PrimaryCobSoft, !cron);
+                    return;
+                }
+            }
+            (_, Some(_)) => self.primary.clients[i].limits.soft_since = None,
+            _ => {}
+        }
+        let limits = &mut self.primary.clients[i].limits;
+        limits.same_instant = match limits.same_instant {
+            (t, n) if t == now => (t, n + 1),
+            _ => (now, 1),
+        };
+        if limits.same_instant.1 > MAX_CHECKS_PER_INSTANT {
+            // Defensive: never spin at one instant; look again a millisecond later.
+            let (id, epoch) = (self.primary.clients[i].id, self.next_epoch());
+            self.primary.clients[i].limits.epoch = epoch;
+            ctx.schedule(
+                Msg::Timer(Timer::CobCheck(id, epoch)),
+                SimDuration::from_millis(1),
+            );
+            return;
+        }
+        self.arm_limits(ctx, i);
+    }
+
+    /// `closeClientOnOutputBufferLimitReached`.
+    fn cob_disconnect(&mut self, ctx: C<'_, '_>, i: usize, limit: Limit, asynchronous: bool) {
+        let now = ctx.now();
+        let c = self.primary.clients[i].clone();
+        let omem = self
+            .primary
+            .buffer
+            .as_ref()
+            .map_or(0, |b| b.cob_bytes(c.id));
+        let addr = self.replica_addr(ctx, i);
+        let age = now.saturating_since(c.created).as_secs_f64() as u64;
+        let idle = now.saturating_since(c.last_interaction).as_secs_f64() as u64;
+        let flags = if c.rdb_only { "S" } else { "S" };
+        let info = format!(
+            "id={} addr={addr} laddr={} fd={} name= age={age} idle={idle} flags={flags} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir=-1 resp=2 lib-name= lib-ver=",
+            c.id,
+            self.addr(ctx.env()).to_string(),
+            c.id + 7,
+            omem + 22_400,
+            if c.rdb_only { "sync" } else { "psync" },
+        );
+        let rdb_channel = c.rdb_only && c.protected;
+        let limit = if rdb_channel {
+            Limit::RdbChannelCob
+        } else {
+            limit
+        };
+        let text = if asynchronous || c.rdb_only {
+            format!(
+                "Client {info} scheduled to be closed ASAP for overcoming of output buffer limits."
+            )
+        } else {
+            format!("Client {info} closed for overcoming of output buffer limits.")
+        };
+        self.log(ctx, Level::Warning, text);
+        self.primary.stats.cob_disconnections += 1;
+        ctx.env().journal.push(
+            now,
+            Event::CobDisconnect {
+                replica: c.replica,
+                kind: c.kind(),
+                limit,
+                omem,
+            },
+        );
+        self.free_client(ctx, i);
+    }
+
+    /// `freeClient` of a replica-side client: drop its reference (one trim call), close its
+    /// connection, and stop a diskless child that has nobody left to feed.
+    fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
+        let c = self.primary.clients.remove(i);
+        let addr = ctx
+            .env()
+            .nodes
+            .get(c.replica)
+            .map_or_else(|| "?".into(), |n| n.addr.clone());
+        for w in c.limits.watches {
+            transport::unwatch(ctx, Some(w));
+        }
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.release(c.id);
+        }
+        transport::reset(ctx, c.conn, Side::Acceptor);
+        let registered = !matches!(c.state, ClientState::Handshake);
+        if c.rdb_only {
+            self.log(
+                ctx,
+                Level::Notice,
+                format!("Replica {addr} rdb channel disconnected."),
+            );
+        } else if registered {
+            self.log(
+                ctx,
+                Level::Notice,
+                format!("Connection with replica {addr} lost."),
+            );
+        }
+        self.drop_child_target(ctx, c.id);
+        self.advance(ctx);
+    }
+
+    fn drop_child_target(&mut self, ctx: C<'_, '_>, id: u64) {
+        let Some(child) = self.primary.child.as_mut() else {
+            return;
+        };
+        child.targets.retain(|(t, _)| *t != id);
+        if !child.targets.is_empty() || !child.socket || child.exited {
+            return;
+        }
+        let dual = child.dual;
+        self.primary.child = None;
+        if dual {
+            self.log(
+                ctx,
+                Level::Warning,
+                "Background RDB transfer error".to_string(),
+            );
+        } else {
+            self.log(
+                ctx,
+                Level::Warning,
+                "Diskless rdb transfer, last replica dropped, killing fork child.".to_string(),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ timers and crons
+
+    pub(crate) fn primary_on_timer(&mut self, t: Timer, ctx: C<'_, '_>) {
+        match t {
+            Timer::Fork => self.fork(ctx),
+            Timer::ChildExited(_) => {
+                if let Some(child) = self.primary.child.as_mut() {
+                    child.exited = true;
+                }
+            }
+            Timer::CobCheck(id, epoch) | Timer::SoftCheck(id, epoch) => {
+                let Some(i) = self.primary.client_index(id) else {
+                    return;
+                };
+                let current = self.primary.clients[i].limits.epoch;
+                let valid = matches!(t, Timer::CobCheck(..)) && epoch == current
+                    || matches!(t, Timer::SoftCheck(..))
+                        && self.primary.clients[i].limits.soft_since.is_some();
+                if valid {
+                    self.advance(ctx);
+                    self.check_limits(ctx, i, matches!(t, Timer::SoftCheck(..)));
+                }
+            }
+            Timer::Grace(id) => {
+                let Some(i) = self.primary.client_index(id) else {
+                    return;
+                };
+                if !self.primary.clients[i].protected {
+                    return;
+                }
+                let now = ctx.now();
+                let secs = self.cfg.rdb_client_grace_period.as_secs_f64().round();
+                let text = format!(
+                    "Replica main channel failed to establish PSYNC within the grace period ({secs} seconds). Freeing RDB client {id}."
+                );
+                self.log(ctx, Level::Notice, text);
+                let replica = self.primary.clients[i].replica;
+                ctx.env().journal.push(now, Event::GraceExpired { replica });
+                self.free_client(ctx, i);
+            }
+            Timer::BacklogCheck(_) => self.advance(ctx),
+            _ => {}
+        }
+    }
+
+    /// `serverCron`: child exit detection and `clientsCron`'s limit checks.
+    pub(crate) fn primary_cron(&mut self, ctx: C<'_, '_>) {
+        if self.primary.child.as_ref().is_some_and(|c| c.exited) {
+            self.child_done(ctx);
+        }
+        if self.primary.clients.is_empty() {
+            return;
+        }
+        self.advance(ctx);
+        let mut i = 0;
+        while i < self.primary.clients.len() {
+            let before = self.primary.clients.len();
+            let has_soft = self.primary.clients[i].limits.soft_since.is_some();
+            if has_soft {
+                self.check_limits(ctx, i, true);
+            }
+            if self.primary.clients.len() == before {
+                i += 1;
+            }
+        }
+    }
+
+    /// `replicationCron` (1 Hz): the diskless fork delay, PINGs, timeouts.
+    pub(crate) fn primary_repl_cron(&mut self, ctx: C<'_, '_>) {
+        let now = ctx.now();
+        if self.primary.child.is_none() && self.should_start_child(now) {
+            self.fork(ctx);
+        }
+        let registered = self
+            .primary
+            .clients
+            .iter()
+            .any(|c| !matches!(c.state, ClientState::Handshake) && !c.rdb_only);
+        if registered {
+            let period = self.cfg.repl_ping_replica_period;
+            let due = self
+                .primary
+                .last_ping
+                .is_none_or(|t| now.saturating_since(t) >= period);
+            if due {
+                self.primary.last_ping = Some(now);
+                self.feed_discrete(ctx, PING_BYTES);
+            }
+        }
+        let timeout = self.cfg.repl_timeout;
+        let mut i = 0;
+        while i < self.primary.clients.len() {
+            let c = &self.primary.clients[i];
+            let online = matches!(c.state, ClientState::Online { .. });
+            let idle = self.unixtime(now).saturating_sub(self.unixtime(c.ack_time));
+            if online && idle > timeout.as_nanos() / 1_000_000_000 {
+                let addr = self.replica_addr(ctx, i);
+                let replica = c.replica;
+                self.log(
+                    ctx,
+                    Level::Warning,
+                    format!("Disconnecting timedout replica (streaming sync): {addr}"),
+                );
+                ctx.env().journal.push(now, Event::Timeout { replica });
+                self.free_client(ctx, i);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// `shouldStartChildReplication`: the longest waiter has waited the diskless delay (in whole
+    /// seconds of `server.unixtime`), or enough replicas wait.
+    fn should_start_child(&self, now: SimTime) -> bool {
+        let waiting: Vec<&ReplClient> = self
+            .primary
+            .clients
+            .iter()
+            .filter(|c| c.state == ClientState::WaitBgsaveStart)
+            .collect();
+        if waiting.is_empty() {
+            return false;
+        }
+        if !self.cfg.repl_diskless_sync {
+            return true;
+        }
+        let delay = self.cfg.repl_diskless_sync_delay.as_nanos() / 1_000_000_000;
+        let unix = self.unixtime(now);
+        let max_idle = waiting
+            .iter()
+            .map(|c| unix.saturating_sub(self.unixtime(c.last_interaction)))
+            .max()
+            .unwrap_or(0);
+        let max = self.cfg.repl_diskless_sync_max_replicas;
+        max_idle >= delay || (max > 0 && waiting.len() as u32 >= max)
+    }
+
+    /// Records the first time a replica's resume offset is no longer servable.
+    fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
+        let Some(buf) = self.primary.buffer.as_ref() else {
+            return;
+        };
+        let first = buf.first_byte_offset();
+        let now = ctx.now();
+        let world = ctx.env();
+        for (replica, resume) in world.resume_offsets.iter().enumerate() {
+            let Some(resume) = *resume else { continue };
+            if resume >= first || self.primary.exhausted_reported.contains(&(replica, resume)) {
+                continue;
+            }
+            self.primary.exhausted_reported.push((replica, resume));
+            world.journal.push(now, Event::BacklogExhausted { replica });
+        }
+    }
+
+    // ------------------------------------------------------------------ control
+
+    pub(crate) fn primary_pause(&mut self, ctx: C<'_, '_>) {
+        self.advance(ctx);
+        self.primary.clock.reanchor(ctx.now(), 0);
+        for c in &self.primary.clients {
+            transport::read_mode(ctx, c.conn, UP, ReadMode::Stopped);
+        }
+        self.set_pipe_flow(ctx, false);
+    }
+
+    pub(crate) fn primary_resume(&mut self, ctx: C<'_, '_>) {
+        for c in &self.primary.clients {
+            transport::read_mode(ctx, c.conn, UP, ReadMode::Unlimited);
+        }
+        self.set_pipe_flow(ctx, true);
+        self.primary.last_keys_update = ctx.now();
+        self.rate_changed(ctx);
+    }
+
+    /// A classic diskless child writes through the parent's pipe: it stalls while the parent is
+    /// stopped. A dual-channel child writes straight to the sockets and does not.
+    fn set_pipe_flow(&mut self, ctx: C<'_, '_>, running: bool) {
+        let Some(child) = self.primary.child.clone() else {
+            return;
+        };
+        if !child.socket || child.dual {
+            return;
+        }
+        for (id, base) in &child.targets {
+            let Some(i) = self.primary.client_index(*id) else {
+                continue;
+            };
+            let conn = self.primary.clients[i].conn;
+            let written = transport::level(ctx, conn, DOWN, Quantity::Written) - base;
+            let left = child.rdb_bytes.saturating_sub(written);
+            let rate = if running { child.rate } else { 0 };
+            if left > 0 {
+                transport::produce(
+                    ctx,
+                    conn,
+                    DOWN,
+                    Production::blocking(Rate::new(rate)).with_total(left),
+                );
+            }
+        }
+    }
+
+    pub(crate) fn primary_kill_replicas(&mut self, ctx: C<'_, '_>) {
+        while !self.primary.clients.is_empty() {
+            self.free_client(ctx, 0);
+        }
+    }
+
+    pub(crate) fn primary_config_changed(&mut self, ctx: C<'_, '_>) {
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.set_backlog_bytes(self.cfg.repl_backlog_size.bytes());
+        }
+        for i in 0..self.primary.clients.len() {
+            self.arm_limits(ctx, i);
+        }
+    }
+
+    pub(crate) fn primary_info(&mut self, ctx: C<'_, '_>, s: &mut InfoSample) {
+        if self.primary.buffer.is_some() {
+            self.advance(ctx);
+        }
+        let p = &self.primary;
+        if let Some(buf) = p.buffer.as_ref() {
+            s.master_repl_offset = buf.offset();
+            s.repl_backlog_first_byte_offset = buf.first_byte_offset();
+            s.repl_backlog_histlen = buf.histlen();
+            s.mem_total_replication_buffers = buf.mem_total();
+            for c in &p.clients {
+                let omem = buf.cob_bytes(c.id);
+                if c.rdb_only {
+                    s.rdb_channel_omem = s.rdb_channel_omem.max(omem);
+                } else {
+                    s.replica_omem = s.replica_omem.max(omem);
+                }
+            }
+        }
+        s.replicas_waiting_psync = p.waiting_psync();
+        s.connected_slaves = p
+            .clients
+            .iter()
+            .filter(|c| !matches!(c.state, ClientState::Handshake))
+            .count() as u64;
+        s.sync_full = p.stats.sync_full;
+        s.sync_partial_ok = p.stats.sync_partial_ok;
+        s.sync_partial_err = p.stats.sync_partial_err;
+        s.client_output_buffer_limit_disconnections = p.stats.cob_disconnections;
+    }
+}
+
+/// The all-zero second replication id Valkey prints when there is none.
+const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+/// How often one client may be checked at one instant before re-checks move to a timer.
+const MAX_CHECKS_PER_INSTANT: u32 = 4;
+/// Slack between a watch's lag threshold and the formula's (see `arm_limits`).
+const WATCH_MARGIN_BYTES: u64 = 4096;
+/// `*1\r\n$4\r\nPING\r\n`.
+const PING_BYTES: u64 = 14;

@@ -1,0 +1,184 @@
+//! What a simulated system is: nodes with their Valkey configs and performance, hosts and links,
+//! the dataset, the write loads. The model-file reader (`scenario/`) deserialises straight into
+//! these types, so their field names are the model file's keys.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::ValkeyConfig;
+use super::workload::WorkloadSpec;
+use crate::engine::SimDuration;
+use crate::units::{ByteSize, Rate};
+
+/// The dataset the primary holds when the run starts (what the RDB is made of).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Number of keys.
+    pub keys: u64,
+    /// Mean value size.
+    pub value_size: ByteSize,
+    /// Mean key length (default 16).
+    #[serde(default = "default_key_bytes")]
+    pub key_bytes: u64,
+    /// RDB bytes per value byte after LZF (`rdbcompression yes`); 1.0 for incompressible
+    /// values. `DEBUG POPULATE`'s zero padding compresses to about 0.012. Default 1.0.
+    #[serde(default = "one")]
+    pub compression_ratio: f64,
+    /// Fixed RDB bytes per key besides key and value (type, lengths, expiry); default 12.
+    #[serde(default = "default_per_key")]
+    pub per_key_overhead: u64,
+}
+
+fn default_key_bytes() -> u64 {
+    16
+}
+fn one() -> f64 {
+    1.0
+}
+fn default_per_key() -> u64 {
+    12
+}
+
+impl DatasetSpec {
+    /// RDB wire bytes S for `keys` keys.
+    pub fn rdb_bytes_for(&self, keys: u64) -> u64 {
+        let per_key = self.per_key_overhead as f64
+            + self.key_bytes as f64
+            + self.value_size.bytes() as f64 * self.compression_ratio;
+        (keys as f64 * per_key).round() as u64 + RDB_FIXED_BYTES
+    }
+}
+
+/// Header, aux fields and trailer of an RDB file.
+const RDB_FIXED_BYTES: u64 = 200;
+
+/// Rates and delays of one node that Valkey's configs do not set: how fast its machine does the
+/// work (valkey-model.md §7.2's G, L, A, and the fork and flush costs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PerfSpec {
+    /// RDB bytes per second the fork child produces with no `rdb-key-save-delay` (G).
+    pub rdb_save_rate: Rate,
+    /// RDB bytes per second a replica loads with no `key-load-delay` (L).
+    pub rdb_load_rate: Rate,
+    /// Bytes per second of buffered stream a dual-channel replica applies after loading (A).
+    pub apply_rate: Rate,
+    /// Disk write speed (disk-based RDB on the primary, RDB download to disk on a replica).
+    pub disk_write_rate: Rate,
+    /// Time to fork, per GiB of dataset (page-table copy).
+    pub fork_time_per_gib: SimDuration,
+    /// Extra cost of each per-key sleep beyond the configured microseconds (the sleep call's own
+    /// overhead, valkey-model.md §10.5).
+    pub key_delay_overhead: SimDuration,
+    /// Longest gap between the last RDB byte arriving and the replica noticing the end of the
+    /// download (§10.7); the gap is drawn uniformly in `[0, this]` from the node's stream.
+    pub download_end_detect_max: SimDuration,
+}
+
+impl Default for PerfSpec {
+    fn default() -> Self {
+        PerfSpec {
+            rdb_save_rate: Rate::new(300_000_000),
+            rdb_load_rate: Rate::new(200_000_000),
+            apply_rate: Rate::new(200_000_000),
+            disk_write_rate: Rate::new(1_000_000_000),
+            fork_time_per_gib: SimDuration::from_millis(10),
+            key_delay_overhead: SimDuration::ZERO,
+            download_end_detect_max: SimDuration::ZERO,
+        }
+    }
+}
+
+/// A node's role at the start of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    /// Holds the dataset and serves replicas.
+    Primary,
+    /// Will replicate from `replicaof`.
+    Replica,
+}
+
+/// One Valkey server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique name (also the log file's name).
+    pub name: String,
+    /// Primary or replica.
+    pub role: NodeRole,
+    /// The host it runs on (default: a host named like the node).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// For a replica: the node it replicates from (default: the first primary).
+    #[serde(default)]
+    pub replicaof: Option<String>,
+    /// When the replica is told `REPLICAOF` (default 0, the start of the run).
+    #[serde(default)]
+    pub replicaof_at: SimDuration,
+    /// `loglevel` (debug, verbose, notice, warning); default notice.
+    #[serde(default)]
+    pub loglevel: Option<String>,
+    /// The Valkey configuration.
+    #[serde(default)]
+    pub config: ValkeyConfig,
+    /// Machine performance.
+    #[serde(default)]
+    pub perf: PerfSpec,
+}
+
+impl NodeSpec {
+    /// The host this node runs on.
+    pub fn host_name(&self) -> &str {
+        self.host.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A network link between two hosts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LinkSpecFile {
+    /// One end (a host name).
+    pub a: String,
+    /// The other end.
+    pub b: String,
+    /// Line rate, per direction (`1gbit`, `10gbit`, `100mb/s`).
+    pub bandwidth: Rate,
+    /// One-way propagation latency (default 100us).
+    #[serde(default = "default_latency")]
+    pub latency: SimDuration,
+    /// Whether `bandwidth` is a line rate that loses Ethernet framing (1448/1514, the default)
+    /// or already the payload rate a TCP stream gets (`false`).
+    #[serde(default = "yes")]
+    pub framing_overhead: bool,
+    /// TCP send buffer of connections over this link (default: the network's default).
+    #[serde(default)]
+    pub send_buffer: Option<ByteSize>,
+    /// TCP receive buffer (window) of connections over this link.
+    #[serde(default)]
+    pub receive_buffer: Option<ByteSize>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_latency() -> SimDuration {
+    SimDuration::from_micros(100)
+}
+
+/// The whole system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// The servers.
+    pub nodes: Vec<NodeSpec>,
+    /// The links between hosts.
+    #[serde(default)]
+    pub links: Vec<LinkSpecFile>,
+    /// The primary's dataset.
+    pub dataset: DatasetSpec,
+    /// Write loads.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadSpec>,
+}
