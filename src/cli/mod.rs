@@ -1,8 +1,12 @@
 //! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
 
 pub mod bench;
+pub mod merge;
 pub mod output;
+pub mod plot;
+pub mod replay;
 pub mod run;
+pub mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +56,14 @@ pub struct Cli {
 pub enum Command {
     /// Run one model with one seed: outcome, logs, INFO timeline.
     Run(run::RunArgs),
+    /// Run an experiment: a sweep of model parameters over seeds, in parallel, resumable.
+    Sweep(sweep::SweepArgs),
+    /// Join the result tables of sweep shards.
+    Merge(merge::MergeArgs),
+    /// Re-run a repro bundle and check its trace hash and outcome.
+    Replay(replay::ReplayArgs),
+    /// Draw the charts and the HTML report of a run or sweep directory.
+    Plot(plot::PlotArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
     Bench(bench::BenchArgs),
 }
@@ -60,6 +72,10 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

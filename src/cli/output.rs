@@ -104,7 +104,18 @@ impl Drop for OutputDir {
 /// Writes everything a run produced.
 pub fn write_run(dir: &OutputDir, model: &ModelFile, result: &RunResult) -> Result<(), CliError> {
     let json = |v: &dyn erased::Json| v.to_json();
-    dir.write("summary.json", json(&result.record).as_bytes())?;
+    // summary.json is byte-identical for the same model and seed on any machine; the wall time
+    // (provenance) goes to run-info.json instead.
+    let mut summary = serde_json::to_value(&result.record).unwrap_or_default();
+    if let Some(map) = summary.as_object_mut() {
+        map.remove("wall_seconds");
+    }
+    dir.write("summary.json", json(&summary).as_bytes())?;
+    let info = serde_json::json!({
+        "wall_seconds": result.record.wall_seconds,
+        "events_per_sec": result.record.events as f64 / result.record.wall_seconds.max(1e-9),
+    });
+    dir.write("run-info.json", json(&info).as_bytes())?;
     dir.write("journal.json", json(&result.journal).as_bytes())?;
     dir.write("model.resolved.toml", model.to_toml().as_bytes())?;
     for (node, log) in &result.logs {

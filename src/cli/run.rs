@@ -61,6 +61,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::runtime(format!("simulation failed: {e}")))?;
     write_run(&staging, &model, &result)?;
     staging.commit()?;
+    if let Err(e) = crate::report::draw_run(&out_dir) {
+        eprintln!("replsim: warning: charts not drawn: {e}");
+    }
     if args.json {
         println!(
             "{}",

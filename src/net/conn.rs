@@ -320,7 +320,7 @@ impl Stream {
             w = w.min(limit.max(c0));
         }
         let mut d = raw(Ctr::D).min(raw(Ctr::R));
-        let s = raw(Ctr::S).min(w).min(d.saturating_add(self.rcv_cap));
+        let s = raw(Ctr::S);
         let r = raw(Ctr::R).min(s);
         d = d.min(r);
         if let (Some(c0), Some(true)) = (fluid_w, self.producer.map(|p| p.blocking)) {
