@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Override, ScenarioError, apply_overrides};
 use crate::engine::SimDuration;
-use crate::valkey::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec};
+use crate::valkey::{
+    ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec,
+};
 
 /// `[model]`: the run's identity and clock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +58,9 @@ pub struct ModelFile {
     /// `[[workloads]]`.
     #[serde(default)]
     pub workloads: Vec<WorkloadSpec>,
+    /// `[[actions]]`: the action script.
+    #[serde(default)]
+    pub actions: Vec<ActionSpec>,
 }
 
 impl ModelFile {
@@ -66,6 +71,7 @@ impl ModelFile {
             links: self.links.clone(),
             dataset: self.dataset.clone(),
             workloads: self.workloads.clone(),
+            actions: self.actions.clone(),
         }
     }
 

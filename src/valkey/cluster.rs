@@ -9,6 +9,7 @@ use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 use super::info::InfoSample;
 use super::journal::{EndState, Journal, Limit, Outcome};
 use super::log::Level;
+use super::script::{Action, ActionKind, Script, ScriptTick, info_field_names};
 use super::server::Server;
 use super::spec::{ClusterSpec, NodeRole};
 use super::workload_client::LoadClient;
@@ -96,6 +97,10 @@ pub struct OutcomeRecord {
     pub wall_seconds: f64,
     /// replsim's version.
     pub replsim_version: &'static str,
+    /// Scripted waits that timed out (a failed test assertion; the run itself succeeded).
+    pub assertions_failed: Vec<String>,
+    /// Named timestamps from the script (seconds), by name.
+    pub marks: std::collections::BTreeMap<String, f64>,
 }
 
 /// Everything a run produced.
@@ -208,6 +213,7 @@ impl Cluster {
             let horizon = SimTime::ZERO.saturating_add(options.horizon);
             schedule(&mut sim, actor, Msg::Sample, horizon)?;
         }
+        let mut clients = Vec::new();
         for (i, w) in spec.workloads.iter().enumerate() {
             let target = w
                 .target
@@ -219,6 +225,7 @@ impl Cluster {
             let actor = sim
                 .add_actor(&format!("client:{}", w.name), Node::Client(client))
                 .map_err(sim_err)?;
+            clients.push(actor);
             schedule(
                 &mut sim,
                 actor,
@@ -233,6 +240,19 @@ impl Cluster {
                     SimTime::ZERO.saturating_add(stop),
                 )?;
             }
+        }
+        let actions = resolve_actions(spec, &servers, &clients, &sim)?;
+        if !actions.is_empty() {
+            let script = Script::new(actions, servers.clone());
+            let actor = sim
+                .add_actor("script", Node::Script(script))
+                .map_err(sim_err)?;
+            schedule(
+                &mut sim,
+                actor,
+                Msg::ScriptTick(ScriptTick::Start),
+                SimTime::ZERO,
+            )?;
         }
         let watched_replica = spec
             .nodes
@@ -334,6 +354,8 @@ impl Cluster {
             sim_seconds: stats.end_time.as_secs_f64(),
             wall_seconds: stats.wall_seconds,
             replsim_version: env!("CARGO_PKG_VERSION"),
+            assertions_failed: world.assertions_failed.clone(),
+            marks: world.marks.clone(),
         };
         let world = self.sim.env_mut();
         let logs = (0..world.nodes.len())
@@ -560,4 +582,174 @@ fn build_topology(
         }
     }
     Ok((topology, hosts, options))
+}
+
+/// Resolves the script's names (nodes, loads, hosts, other actions) to ids, checking each
+/// action has what its kind needs.
+fn resolve_actions(
+    spec: &ClusterSpec,
+    _servers: &[ActorId],
+    clients: &[ActorId],
+    sim: &Simulation<Node>,
+) -> Result<Vec<Action>, BuildError> {
+    let node_index = |name: &str| spec.nodes.iter().position(|n| n.name == name);
+    let labels: Vec<String> = spec
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| a.label(i))
+        .collect();
+    let info_names = info_field_names();
+    let mut out = Vec::new();
+    for (i, a) in spec.actions.iter().enumerate() {
+        let key = |k: &str| format!("actions[{i}].{k}");
+        if labels[..i].contains(&labels[i]) {
+            return Err(bad(
+                key("name"),
+                format!("\"{}\" names two actions", labels[i]),
+            ));
+        }
+        let node = match &a.node {
+            Some(n) => Some(
+                node_index(n)
+                    .ok_or_else(|| bad(key("node"), format!("no node is called \"{n}\"")))?,
+            ),
+            None => None,
+        };
+        let needs_node = !matches!(
+            a.kind,
+            ActionKind::LinkDown
+                | ActionKind::LinkUp
+                | ActionKind::StartLoad
+                | ActionKind::StopLoad
+                | ActionKind::Mark
+                | ActionKind::Expect
+        );
+        if needs_node && node.is_none() {
+            return Err(bad(
+                key("node"),
+                format!("{:?} needs node = \"<name>\"", a.kind),
+            ));
+        }
+        let target = match (&a.target, a.kind) {
+            (Some(t), _) => Some(
+                node_index(t)
+                    .ok_or_else(|| bad(key("target"), format!("no node is called \"{t}\"")))?,
+            ),
+            (None, ActionKind::Replicaof) => {
+                return Err(bad(key("target"), "replicaof needs target = \"<primary>\""));
+            }
+            _ => None,
+        };
+        if a.kind == ActionKind::ConfigSet && (a.key.is_none() || a.value.is_none()) {
+            return Err(bad(key("key"), "config-set needs key and value"));
+        }
+        let load =
+            match (&a.load, a.kind) {
+                (Some(l), _) => {
+                    let j = spec.workloads.iter().position(|w| &w.name == l);
+                    Some(j.map(|j| clients[j]).ok_or_else(|| {
+                        bad(key("load"), format!("no workload is called \"{l}\""))
+                    })?)
+                }
+                (None, ActionKind::StartLoad | ActionKind::StopLoad) => {
+                    return Err(bad(
+                        key("load"),
+                        "start-load and stop-load need load = \"<workload>\"",
+                    ));
+                }
+                _ => None,
+            };
+        let link = match (a.kind, &a.a, &a.b) {
+            (ActionKind::LinkDown | ActionKind::LinkUp, Some(x), Some(y)) => {
+                let topo = sim.env().net.topology();
+                let host = |h: &String, k: &str| {
+                    topo.host_id(h)
+                        .ok_or_else(|| bad(key(k), format!("no host is called \"{h}\"")))
+                };
+                let (hx, hy) = (host(x, "a")?, host(y, "b")?);
+                if topo.link_between(hx, hy).is_none() {
+                    return Err(bad(
+                        key("a"),
+                        format!("no link between \"{x}\" and \"{y}\""),
+                    ));
+                }
+                Some((hx, hy))
+            }
+            (ActionKind::LinkDown | ActionKind::LinkUp, _, _) => {
+                return Err(bad(
+                    key("a"),
+                    "link-down and link-up need a = \"<host>\" and b = \"<host>\"",
+                ));
+            }
+            _ => None,
+        };
+        let after = match &a.after {
+            Some(name) => Some(
+                labels
+                    .iter()
+                    .position(|l| l == name)
+                    .filter(|&j| j != i)
+                    .ok_or_else(|| {
+                        bad(
+                            key("after"),
+                            format!("no other action is called \"{name}\""),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let watch_node = match &a.when {
+            Some(c) => {
+                let n = node_index(&c.node).ok_or_else(|| {
+                    bad(
+                        key("when.node"),
+                        format!("no node is called \"{}\"", c.node),
+                    )
+                })?;
+                match (&c.log, &c.info) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return Err(bad(
+                            key("when"),
+                            "give exactly one of log = \"<glob>\" or info = \"<field>\"",
+                        ));
+                    }
+                    (None, Some(f)) if !info_names.contains(f) => {
+                        return Err(bad(
+                            key("when.info"),
+                            format!(
+                                "unknown INFO field \"{f}\" (valid: {})",
+                                info_names.join(", ")
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                if let Some(op) = &c.op
+                    && !matches!(op.as_str(), ">" | ">=" | "<" | "<=" | "==" | "!=")
+                {
+                    return Err(bad(
+                        key("when.op"),
+                        format!("\"{op}\" is not one of >, >=, <, <=, ==, !="),
+                    ));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        if a.at.is_some() && a.when.is_some() {
+            return Err(bad(key("at"), "give either at or when, not both"));
+        }
+        out.push(Action {
+            label: labels[i].clone(),
+            spec: a.clone(),
+            after,
+            node,
+            watch_node,
+            target,
+            load,
+            link,
+        });
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@ mod primary;
 mod proto;
 mod repl_buffer;
 mod replica;
+mod script;
 mod server;
 mod spec;
 mod transport;
@@ -30,6 +31,7 @@ pub use repl_buffer::{
     BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,
 };
+pub use script::{ActionKind, ActionSpec, Condition, Script, ScriptTick, info_field_names};
 pub use server::Server;
 pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
 pub use workload::{LoadPattern, LoadSchedule, PatternKind, Phase, SizeDist, WorkloadSpec};

@@ -114,6 +114,8 @@ pub(crate) struct ReplClient {
     last_interaction: SimTime,
     /// `repl_ack_time`: refreshed by ACKs, bare newlines and going online.
     ack_time: SimTime,
+    /// A protected RDB client whose free waits for the grace period.
+    free_pending: bool,
     created: SimTime,
 }
 
@@ -381,7 +383,14 @@ impl Server {
             }
             Notification::ProductionDone { conn, .. } => self.on_rdb_produced(ctx, conn),
             Notification::Reset { conn, .. } | Notification::Eof { conn, .. } => {
-                if let Some(i) = self.primary.client_by_conn(conn) {
+                let Some(i) = self.primary.client_by_conn(conn) else {
+                    return;
+                };
+                if self.primary.clients[i].protected {
+                    // freeClientsInAsyncFreeQueue: a protected RDB client's free waits for the
+                    // grace period; its pin stays.
+                    self.postpone_rdb_client_free(ctx, i);
+                } else {
                     self.free_client(ctx, i);
                 }
             }
@@ -414,6 +423,7 @@ impl Server {
                     limits: LimitState::default(),
                     last_interaction: now,
                     ack_time: now,
+                    free_pending: false,
                     created: now,
                 });
                 self.primary.clients.len() - 1
@@ -895,23 +905,32 @@ impl Server {
     /// for its main channel, in which case the free waits for the grace period (§4.5).
     fn rdb_client_transmitted(&mut self, ctx: C<'_, '_>, i: usize) {
         let addr = self.replica_addr(ctx, i);
-        let id = self.primary.clients[i].id;
         self.primary.clients[i].state = ClientState::RdbTransmitted;
         let text = format!(
             "RDB transfer completed, rdb only replica ({addr}) should be disconnected asap"
         );
         self.log(ctx, Level::Notice, text);
         if self.primary.clients[i].protected {
-            let grace = self.cfg.rdb_client_grace_period;
-            let text = format!(
-                "Postpone RDB client id={id} ({addr}) free for {} seconds",
-                grace.as_secs_f64().round()
-            );
-            self.log(ctx, Level::Verbose, text);
-            ctx.schedule(Msg::Timer(Timer::Grace(id)), grace);
+            self.postpone_rdb_client_free(ctx, i);
             return;
         }
         self.free_client(ctx, i);
+    }
+
+    /// The RDB client is to be freed but still protects the backlog for its main channel: the
+    /// free waits for the grace period (once).
+    fn postpone_rdb_client_free(&mut self, ctx: C<'_, '_>, i: usize) {
+        if self.primary.clients[i].free_pending {
+            return;
+        }
+        self.primary.clients[i].free_pending = true;
+        let id = self.primary.clients[i].id;
+        let addr = self.replica_addr(ctx, i);
+        let grace = self.cfg.rdb_client_grace_period;
+        let secs = grace.as_secs_f64().round();
+        let text = format!("Postpone RDB client id={id} ({addr}) free for {secs} seconds");
+        self.log(ctx, Level::Verbose, text);
+        ctx.schedule(Msg::Timer(Timer::Grace(id)), grace);
     }
 
     fn on_ack(&mut self, ctx: C<'_, '_>, i: usize, _offset: u64) {

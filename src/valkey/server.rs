@@ -175,7 +175,7 @@ impl Server {
                 new_keys_per_sec,
             } => self.set_client_rate(ctx, client, bytes_per_sec, new_keys_per_sec),
             Msg::Control(c) => self.on_control(c, ctx),
-            Msg::NetWake | Msg::LoadTick | Msg::LogMatched(_) => {}
+            Msg::NetWake | Msg::LoadTick | Msg::LogMatched(_) | Msg::ScriptTick(_) => {}
         }
     }
 

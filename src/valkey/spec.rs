@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::ValkeyConfig;
+use super::script::ActionSpec;
 use super::workload::WorkloadSpec;
 use crate::engine::SimDuration;
 use crate::units::{ByteSize, Rate};
@@ -181,4 +182,7 @@ pub struct ClusterSpec {
     /// Write loads.
     #[serde(default)]
     pub workloads: Vec<WorkloadSpec>,
+    /// The action script.
+    #[serde(default)]
+    pub actions: Vec<ActionSpec>,
 }

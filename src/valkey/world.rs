@@ -8,6 +8,7 @@ use super::info::InfoSample;
 use super::journal::Journal;
 use super::log::LogBook;
 use super::proto::Proto;
+use super::script::{Script, ScriptTick};
 use super::server::Server;
 use super::transport::{self, WakeState};
 use super::workload_client::LoadClient;
@@ -44,6 +45,8 @@ pub enum Msg {
     Control(Control),
     /// A watched log line appeared (the watch's token).
     LogMatched(u64),
+    /// A script's own timer.
+    ScriptTick(ScriptTick),
 }
 
 /// A server's timers; each carries the generation it was armed under, so stale ones are
@@ -109,6 +112,7 @@ impl Message for Msg {
         "load_tick",
         "control",
         "log_matched",
+        "script_tick",
     ];
 
     fn kind(&self) -> usize {
@@ -124,6 +128,7 @@ impl Message for Msg {
             Msg::LoadTick => 8,
             Msg::Control(_) => 9,
             Msg::LogMatched(_) => 10,
+            Msg::ScriptTick(_) => 11,
         }
     }
 }
@@ -165,6 +170,10 @@ pub struct World {
     pub(crate) log_watchers: Vec<(u64, ActorId)>,
     /// Socket settings of connections between two hosts (from the link that joins them).
     pub(crate) conn_options: Vec<(HostId, HostId, ConnOptions)>,
+    /// Script waits that timed out, as messages.
+    pub assertions_failed: Vec<String>,
+    /// Named timestamps from scripts (seconds).
+    pub marks: std::collections::BTreeMap<String, f64>,
 }
 
 impl World {
@@ -182,6 +191,8 @@ impl World {
             resume_offsets: Vec::new(),
             log_watchers: Vec::new(),
             conn_options: Vec::new(),
+            assertions_failed: Vec::new(),
+            marks: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -195,6 +206,8 @@ pub enum Node {
     Client(LoadClient),
     /// Turns network wake-ups into notifications for their owners.
     NetDriver,
+    /// Runs the model's action script.
+    Script(Script),
 }
 
 impl Actor for Node {
@@ -206,6 +219,7 @@ impl Actor for Node {
             Node::Server(server) => server.handle(msg, ctx),
             Node::Client(client) => client.handle(msg, ctx),
             Node::NetDriver => transport::drive(ctx),
+            Node::Script(script) => script.handle(msg, ctx),
         }
     }
 }

@@ -1,0 +1,416 @@
+//! Action scripts: what Valkey's own tests do to servers, on a schedule or when a condition
+//! holds (`wait_for_log_messages`, `wait_for_condition`), with timeouts that fail the run like a
+//! test would.
+//!
+//! An action is armed at the start, or when the action it comes `after` has run. Once armed it
+//! fires `at` an absolute time, or `when` a log line matching a glob appears on a node (lines
+//! written after arming), or when an INFO field compares true (polled, like the tests'
+//! `wait_for_condition`), then waits its `delay` and does its thing. If it has a `timeout` and
+//! has not fired that long after arming, the run records a failed assertion and the action (and
+//! everything after it) never runs — a failed wait ends a Tcl test the same way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
+
+use super::info::InfoSample;
+use super::transport;
+use super::world::{Control, Msg, World};
+
+/// When an action fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Condition {
+    /// The node whose log or INFO is watched.
+    pub node: String,
+    /// A Tcl glob on the node's log lines (`*lack of backlog*`).
+    #[serde(default)]
+    pub log: Option<String>,
+    /// An INFO field (a column of timeline.csv, e.g. `client_output_buffer_limit_disconnections`).
+    #[serde(default)]
+    pub info: Option<String>,
+    /// The comparison: `>`, `>=`, `<`, `<=`, `==`, `!=` (default `>=`).
+    #[serde(default)]
+    pub op: Option<String>,
+    /// The value compared with.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// How often an INFO condition is polled (default 100ms).
+    #[serde(default)]
+    pub poll: Option<SimDuration>,
+}
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// SIGSTOP `node`.
+    Pause,
+    /// SIGCONT `node`.
+    Resume,
+    /// `CONFIG SET key value` on `node`.
+    ConfigSet,
+    /// `REPLICAOF target` on `node`.
+    Replicaof,
+    /// `REPLICAOF NO ONE` on `node`.
+    ReplicaofNoOne,
+    /// Kill `node`'s replication connections.
+    KillConnection,
+    /// Take the link between hosts `a` and `b` down.
+    LinkDown,
+    /// Bring it back.
+    LinkUp,
+    /// Start the load called `load`.
+    StartLoad,
+    /// Stop the load called `load`.
+    StopLoad,
+    /// `DEBUG pause-after-fork <value>` on `node` (value 1 or 0).
+    PauseAfterFork,
+    /// Record a named timestamp in the outcome record.
+    Mark,
+    /// Nothing but the wait: an assertion that the condition happens within the timeout.
+    Expect,
+}
+
+/// One scripted action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ActionSpec {
+    /// A name (for `after`, marks and failure messages; default `action-<i>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What it does.
+    #[serde(rename = "do")]
+    pub kind: ActionKind,
+    /// Fire at this absolute time.
+    #[serde(default)]
+    pub at: Option<SimDuration>,
+    /// Fire when this holds.
+    #[serde(default)]
+    pub when: Option<Condition>,
+    /// Armed only after this action ran.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Wait this long after the trigger before acting.
+    #[serde(default)]
+    pub delay: Option<SimDuration>,
+    /// Fail the run if not triggered this long after arming.
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+    /// The node acted on.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// `replicaof`: the new primary.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// `config-set`: the key (valkey.conf name).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `config-set` / `pause-after-fork`: the value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// `start-load` / `stop-load`: the workload's name.
+    #[serde(default)]
+    pub load: Option<String>,
+    /// `link-down` / `link-up`: one host.
+    #[serde(default)]
+    pub a: Option<String>,
+    /// `link-down` / `link-up`: the other host.
+    #[serde(default)]
+    pub b: Option<String>,
+}
+
+impl ActionSpec {
+    /// The action's name.
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("action-{index}"))
+    }
+}
+
+/// An action resolved against the cluster: nodes, loads and links as ids.
+#[derive(Clone, Debug)]
+pub(crate) struct Action {
+    pub(crate) label: String,
+    pub(crate) spec: ActionSpec,
+    pub(crate) after: Option<usize>,
+    pub(crate) node: Option<usize>,
+    pub(crate) watch_node: Option<usize>,
+    pub(crate) target: Option<usize>,
+    pub(crate) load: Option<ActorId>,
+    pub(crate) link: Option<(crate::net::HostId, crate::net::HostId)>,
+}
+
+/// Where an action is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Armed { epoch: u64 },
+    Done,
+    Failed,
+}
+
+/// The script runner.
+#[derive(Debug)]
+pub struct Script {
+    actions: Vec<Action>,
+    states: Vec<State>,
+    servers: Vec<ActorId>,
+    epoch: u64,
+}
+
+/// The script's own messages travel inside `Msg::Timer`-free variants: it reuses `LogMatched`
+/// for log watches and these codes (packed in `Msg::ScriptTick`) for its timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptTick {
+    /// Arm the actions that wait for nothing.
+    Start,
+    /// An `at` time, or the end of a `delay`: act now (action, epoch).
+    Fire(usize, u64),
+    /// Poll an INFO condition (action, epoch).
+    Poll(usize, u64),
+    /// A timeout (action, epoch).
+    Timeout(usize, u64),
+}
+
+impl Script {
+    pub(crate) fn new(actions: Vec<Action>, servers: Vec<ActorId>) -> Self {
+        let n = actions.len();
+        Script {
+            actions,
+            states: vec![State::Waiting; n],
+            servers,
+            epoch: 0,
+        }
+    }
+
+    pub(crate) fn handle(&mut self, msg: Msg, ctx: &mut Ctx<'_, Msg, World>) {
+        match msg {
+            Msg::ScriptTick(ScriptTick::Start) => {
+                for i in 0..self.actions.len() {
+                    if self.actions[i].after.is_none() {
+                        self.arm(i, ctx);
+                    }
+                }
+            }
+            Msg::ScriptTick(ScriptTick::Fire(i, e)) if self.armed(i, e) => self.act(i, ctx),
+            Msg::ScriptTick(ScriptTick::Poll(i, e)) if self.armed(i, e) => self.poll(i, ctx),
+            Msg::ScriptTick(ScriptTick::Timeout(i, e)) if self.armed(i, e) => self.time_out(i, ctx),
+            Msg::LogMatched(token) => {
+                let (i, e) = ((token >> 32) as usize, token & 0xffff_ffff);
+                if self.armed(i, e) {
+                    self.triggered(i, ctx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn armed(&self, i: usize, epoch: u64) -> bool {
+        self.states.get(i) == Some(&State::Armed { epoch })
+    }
+
+    fn arm(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        self.epoch += 1;
+        let epoch = self.epoch & 0xffff_ffff;
+        self.states[i] = State::Armed { epoch };
+        let a = self.actions[i].clone();
+        let now = ctx.now();
+        if let Some(timeout) = a.spec.timeout {
+            ctx.schedule(Msg::ScriptTick(ScriptTick::Timeout(i, epoch)), timeout);
+        }
+        if let Some(at) = a.spec.at {
+            let at = SimTime::ZERO.saturating_add(at).max(now);
+            ctx.schedule_at(Msg::ScriptTick(ScriptTick::Fire(i, epoch)), at);
+            return;
+        }
+        match (&a.spec.when, a.watch_node) {
+            (Some(cond), Some(node)) if cond.log.is_some() => {
+                let token = ((i as u64) << 32) | epoch;
+                let me = ctx.me();
+                let world = ctx.env();
+                world.log_watchers.push((token, me));
+                let pattern = cond.log.clone().unwrap_or_default();
+                world.logs.watch(node, &pattern, false, token);
+            }
+            (Some(_), Some(_)) => self.poll(i, ctx),
+            _ => self.triggered(i, ctx),
+        }
+    }
+
+    fn poll(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let a = &self.actions[i];
+        let (Some(cond), Some(node)) = (&a.spec.when, a.watch_node) else {
+            return;
+        };
+        let world = ctx.env();
+        let name = &world.nodes[node].name;
+        let holds = world
+            .samples
+            .iter()
+            .rev()
+            .find(|s| &s.node == name)
+            .is_some_and(|s| info_holds(s, cond));
+        if holds {
+            self.triggered(i, ctx);
+            return;
+        }
+        let every = cond.poll.unwrap_or(SimDuration::from_millis(100));
+        let State::Armed { epoch } = self.states[i] else {
+            return;
+        };
+        ctx.schedule(Msg::ScriptTick(ScriptTick::Poll(i, epoch)), every);
+    }
+
+    fn triggered(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        let State::Armed { epoch } = self.states[i] else {
+            return;
+        };
+        match self.actions[i].spec.delay {
+            Some(d) if d > SimDuration::ZERO => {
+                // Still armed; a timeout during the delay does not count: the wait succeeded.
+                self.epoch += 1;
+                let fire = self.epoch & 0xffff_ffff;
+                self.states[i] = State::Armed { epoch: fire };
+                let _ = epoch;
+                ctx.schedule(Msg::ScriptTick(ScriptTick::Fire(i, fire)), d);
+            }
+            _ => self.act(i, ctx),
+        }
+    }
+
+    fn time_out(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        self.states[i] = State::Failed;
+        let a = &self.actions[i];
+        let what = match &a.spec.when {
+            Some(c) if c.log.is_some() => format!(
+                "log line \"{}\" on {}",
+                c.log.clone().unwrap_or_default(),
+                c.node
+            ),
+            Some(c) => format!(
+                "{} {} {} on {}",
+                c.info.clone().unwrap_or_default(),
+                c.op.clone().unwrap_or_else(|| ">=".into()),
+                c.value.unwrap_or(0.0),
+                c.node
+            ),
+            None => "its trigger".to_string(),
+        };
+        let timeout = a.spec.timeout.unwrap_or(SimDuration::ZERO);
+        let msg = format!("{}: timed out after {timeout} waiting for {what}", a.label);
+        let now = ctx.now();
+        let world = ctx.env();
+        world.assertions_failed.push(msg);
+        world
+            .marks
+            .insert(format!("{}:timeout", a.label), now.as_secs_f64());
+    }
+
+    fn act(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        self.states[i] = State::Done;
+        let a = self.actions[i].clone();
+        let now = ctx.now();
+        ctx.env().marks.insert(a.label.clone(), now.as_secs_f64());
+        let to_node = |ctx: &mut Ctx<'_, Msg, World>, c: Control| {
+            if let Some(n) = a.node {
+                ctx.send(self.servers[n], Msg::Control(c), SimDuration::ZERO);
+            }
+        };
+        match a.spec.kind {
+            ActionKind::Pause => to_node(ctx, Control::Pause),
+            ActionKind::Resume => to_node(ctx, Control::Resume),
+            ActionKind::ConfigSet => to_node(
+                ctx,
+                Control::ConfigSet(
+                    a.spec.key.clone().unwrap_or_default(),
+                    a.spec.value.clone().unwrap_or_default(),
+                ),
+            ),
+            ActionKind::Replicaof => {
+                if let Some(t) = a.target {
+                    to_node(ctx, Control::ReplicaOf(t));
+                }
+            }
+            ActionKind::ReplicaofNoOne => to_node(ctx, Control::ReplicaOfNoOne),
+            ActionKind::KillConnection => to_node(ctx, Control::KillReplicationLinks),
+            ActionKind::PauseAfterFork => {
+                let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
+                to_node(ctx, Control::PauseAfterFork(on));
+            }
+            ActionKind::StartLoad | ActionKind::StopLoad => {
+                if let Some(load) = a.load {
+                    let on = a.spec.kind == ActionKind::StartLoad;
+                    ctx.send(load, Msg::Control(Control::SetLoad(on)), SimDuration::ZERO);
+                }
+            }
+            ActionKind::LinkDown | ActionKind::LinkUp => {
+                if let Some((x, y)) = a.link {
+                    let world = ctx.env();
+                    if let Some(link) = world.net.topology().link_between(x, y) {
+                        let _ = if a.spec.kind == ActionKind::LinkDown {
+                            world.net.link_down(now, link)
+                        } else {
+                            world.net.link_up(now, link)
+                        };
+                    }
+                    transport::rearm(ctx);
+                }
+            }
+            ActionKind::Mark | ActionKind::Expect => {}
+        }
+        for j in 0..self.actions.len() {
+            if self.actions[j].after == Some(i) && self.states[j] == State::Waiting {
+                self.arm(j, ctx);
+            }
+        }
+    }
+}
+
+/// Whether an INFO sample satisfies a condition.
+fn info_holds(s: &InfoSample, cond: &Condition) -> bool {
+    let Some(field) = cond.info.as_deref() else {
+        return false;
+    };
+    let Some(v) = info_field(s, field) else {
+        return false;
+    };
+    let target = cond.value.unwrap_or(0.0);
+    match cond.op.as_deref().unwrap_or(">=") {
+        ">" => v > target,
+        ">=" => v >= target,
+        "<" => v < target,
+        "<=" => v <= target,
+        "==" => v == target,
+        "!=" => v != target,
+        _ => false,
+    }
+}
+
+/// The numeric value of an INFO field by its `timeline.csv` name.
+pub(crate) fn info_field(s: &InfoSample, field: &str) -> Option<f64> {
+    let value = serde_json::to_value(s).ok()?;
+    match value.get(field)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+/// The INFO field names a condition may use.
+pub fn info_field_names() -> Vec<String> {
+    match serde_json::to_value(InfoSample::default()) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| v.is_number() || v.is_boolean())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Marks, in name order.
+pub type Marks = BTreeMap<String, f64>;
