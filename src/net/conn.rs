@@ -320,7 +320,7 @@ impl Stream {
             w = w.min(limit.max(c0));
         }
         let mut d = raw(Ctr::D).min(raw(Ctr::R));
-        let s = raw(Ctr::S);
+        let s = raw(Ctr::S).min(w).min(d.saturating_add(self.rcv_cap));
         let r = raw(Ctr::R).min(s);
         d = d.min(r);
         if let (Some(c0), Some(true)) = (fluid_w, self.producer.map(|p| p.blocking)) {
@@ -469,7 +469,7 @@ impl Stream {
         next.set(Ctr::D, d);
         self.forms = next;
         self.extend_delay_line(t, latency);
-        self.edges(t, q > 0 || throttled, out);
+        self.edges(q > 0 || throttled, out);
         self.fire_and_schedule(t, down, out);
     }
 
@@ -499,7 +499,7 @@ impl Stream {
         self.delay.push_back(Bp { at, s, rate });
     }
 
-    fn edges(&mut self, _t: u64, blocked: bool, out: &mut Vec<Notification>) {
+    fn edges(&mut self, blocked: bool, out: &mut Vec<Notification>) {
         let (conn, dir) = (self.conn, self.dir);
         if blocked != self.blocked {
             self.blocked = blocked;

@@ -301,8 +301,9 @@ impl Way {
 /// Runtime state of one link.
 #[derive(Debug)]
 pub(crate) struct LinkState {
+    /// The live specification (faults change it).
     pub(crate) spec: LinkSpec,
-    /// Payload rate (0 while down).
+    /// Since when the link is down, if it is.
     pub(crate) down_since: Option<u64>,
     pub(crate) ways: [Way; 2],
     pub(crate) rng: ActorRng,

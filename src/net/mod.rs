@@ -41,8 +41,9 @@
 //! the overshoot of that last nanosecond is clamped back to the bound. So one flow of `S` bytes
 //! on an idle link with payload rate `B` and latency `L` is read completely at
 //! `L + ceil(S·10⁹/B)` ns.
-
-#![doc = "\n# Simplifications\n"]
+//!
+//! # Simplifications
+//!
 //! * No slow start, no congestion control beyond fair sharing, no losses; the connection is
 //!   usable at once (no handshake).
 //! * Window updates reach the sender instantly; [`ConnOptions::window_limits_rate`] caps a flow at

@@ -466,8 +466,14 @@ impl Network {
     /// read everything (and not before the FIN's own trip, one latency after the close).
     pub fn close(&mut self, now: SimTime, conn: ConnId, dir: Dir) -> Result<(), NetError> {
         self.writable(conn, dir)?;
-        let latency = self.links[self.conn(conn)?.link.index()].latency_ns();
-        self.touch(now, conn, dir, |s, t| s.close(t.saturating_add(latency)))
+        let c = self.conn(conn)?;
+        let latency = self.links[c.link.index()].latency_ns();
+        // A message written before the close reaches the peer before its end-of-file, as bytes
+        // written before a FIN do.
+        let last_message = c.last_parcel_at[dir.index()].saturating_add(1);
+        self.touch(now, conn, dir, |s, t| {
+            s.close(t.saturating_add(latency).max(last_message))
+        })
     }
 
     /// `by` resets the connection: unread and in-flight data and messages are lost; `by`'s owner

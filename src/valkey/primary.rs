@@ -134,7 +134,6 @@ impl ReplClient {
 /// The fork child serving replicas.
 #[derive(Clone, Debug)]
 pub(crate) struct Child {
-    pid: u32,
     socket: bool,
     dual: bool,
     rdb_bytes: u64,
@@ -670,7 +669,6 @@ impl Server {
         let offset = self.offset_now();
         let pid = self.pid + 1 + self.primary.stats.sync_full as u32;
         let mut child = Child {
-            pid,
             socket,
             dual,
             rdb_bytes,

@@ -24,7 +24,7 @@ use super::journal::Event;
 use super::log::Level;
 use super::proto::{Proto, ReplId};
 use super::server::{C, Server};
-use super::transport::{self, DOWN, UP};
+use super::transport::{self, DOWN};
 use super::world::{Msg, Timer};
 
 /// `PROTO_IOBUF_LEN`: one read of the main channel.
@@ -119,6 +119,9 @@ pub(crate) struct ReplicaState {
     last_seen_read: u64,
     /// Stream bytes read before the current connection (INFO).
     stream_read_before: u64,
+    /// `DEBUG pause-after-fork` stopped us right before the main-channel PSYNC: send it on
+    /// resume.
+    psync_on_resume: bool,
     synced_once: bool,
 }
 
@@ -206,14 +209,16 @@ impl Server {
     /// Closes both channels and forgets the sync in progress.
     fn drop_link(&mut self, ctx: C<'_, '_>) {
         self.replica.stream_read_before += self.stream_bytes_read(ctx);
+        // `cancelReplicationHandshake` / `freeClient` close the sockets (a FIN, not a reset):
+        // whatever was already written, such as a PSYNC, still reaches the primary.
         if let Some(main) = self.replica.main.take() {
             transport::unwatch(ctx, main.buffer_watch);
-            transport::reset(ctx, main.conn, Side::Initiator);
+            transport::close(ctx, main.conn, Side::Initiator);
         }
         if let Some(rdb) = self.replica.rdb.take()
             && rdb.dual
         {
-            transport::reset(ctx, rdb.conn, Side::Initiator);
+            transport::close(ctx, rdb.conn, Side::Initiator);
         }
         self.replica.loading = false;
         self.replica.attempt += 1;
@@ -322,25 +327,14 @@ impl Server {
                 self.open_rdb_channel(ctx);
             }
             (MainPhase::SetCidSent, Proto::HandshakeOk) => {
-                let Some(rdb) = self.replica.rdb.clone() else {
+                if self.pause_after_fork {
+                    // dualChannelReplMainConnSendPsync: DEBUG pause-after-fork stops the replica
+                    // right before it sends the main-channel PSYNC.
+                    self.replica.psync_on_resume = true;
+                    self.pause(ctx);
                     return;
-                };
-                let req = rdb.offset + 1;
-                let text = format!(
-                    "Trying a partial resynchronization using main channel (request {}:{req}).",
-                    rdb.replid
-                );
-                self.log(ctx, Level::Notice, text);
-                self.set_main_phase(MainPhase::DualPsyncSent);
-                transport::send(
-                    ctx,
-                    main.conn,
-                    Side::Initiator,
-                    Proto::Psync {
-                        replid: Some(rdb.replid),
-                        offset: req,
-                    },
-                );
+                }
+                self.send_dual_psync(ctx);
             }
             (MainPhase::SetCidSent, Proto::Error(e)) => {
                 self.log(
@@ -379,10 +373,27 @@ impl Server {
                 format!("Trying a partial resynchronization (request {id}:{offset})."),
             );
         }
-        let node = self.node;
-        ctx.env().resume_offsets[node] = replid.map(|_| offset);
         self.set_main_phase(MainPhase::PsyncSent);
         transport::send(ctx, conn, Side::Initiator, Proto::Psync { replid, offset });
+    }
+
+    /// The main channel's `PSYNC <replid> <endoff + 1>`.
+    fn send_dual_psync(&mut self, ctx: C<'_, '_>) {
+        let (Some(rdb), Some(main)) = (self.replica.rdb.clone(), self.replica.main.clone()) else {
+            return;
+        };
+        let req = rdb.offset + 1;
+        let text = format!(
+            "Trying a partial resynchronization using main channel (request {}:{req}).",
+            rdb.replid
+        );
+        self.log(ctx, Level::Notice, text);
+        self.set_main_phase(MainPhase::DualPsyncSent);
+        let psync = Proto::Psync {
+            replid: Some(rdb.replid),
+            offset: req,
+        };
+        transport::send(ctx, main.conn, Side::Initiator, psync);
     }
 
     /// A classic `+CONTINUE`: stream from the cached offset.
@@ -1048,6 +1059,9 @@ impl Server {
 
     pub(crate) fn replica_resume(&mut self, ctx: C<'_, '_>) {
         self.replica.last_io = self.replica.last_io.min(ctx.now());
+        if std::mem::take(&mut self.replica.psync_on_resume) {
+            self.send_dual_psync(ctx);
+        }
         if let Some(rdb) = self.replica.rdb.clone()
             && rdb.phase == RdbPhase::Downloading
         {

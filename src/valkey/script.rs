@@ -9,8 +9,6 @@
 //! has not fired that long after arming, the run records a failed assertion and the action (and
 //! everything after it) never runs — a failed wait ends a Tcl test the same way.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
@@ -411,6 +409,3 @@ pub fn info_field_names() -> Vec<String> {
         _ => Vec::new(),
     }
 }
-
-/// Marks, in name order.
-pub type Marks = BTreeMap<String, f64>;

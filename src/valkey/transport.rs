@@ -197,6 +197,16 @@ pub(crate) fn level(ctx: C<'_, '_>, conn: ConnId, dir: Dir, quantity: Quantity) 
     }
 }
 
+/// Closes `side`'s writing direction (a FIN: what it sent, messages included, arrives first;
+/// the peer then sees end-of-file), and stops reading the other direction.
+pub(crate) fn close(ctx: C<'_, '_>, conn: ConnId, side: Side) {
+    let now = ctx.now();
+    let net = &mut ctx.env().net;
+    let _ = net.close(now, conn, side.writes());
+    let _ = net.set_read_mode(now, conn, side.writes().reverse(), ReadMode::Stopped);
+    rearm(ctx);
+}
+
 /// Resets the connection from `side` (unread data is lost; the peer learns after the latency).
 pub(crate) fn reset(ctx: C<'_, '_>, conn: ConnId, side: Side) {
     let now = ctx.now();

@@ -638,23 +638,38 @@ fn processor_sharing(sizes: &[u64], capacity: f64) -> Vec<f64> {
     finish
 }
 
-fn hundred_flows() -> (
-    Network,
-    Vec<ConnId>,
-    Vec<(SimTime, Notification)>,
-    Vec<u64>,
-    u64,
-) {
+/// A hundred flows of 1, 2, …, 100 MB started together on one 10gbit link, run to the end.
+struct Hundred {
+    net: Network,
+    conns: Vec<ConnId>,
+    log: Vec<(SimTime, Notification)>,
+    sizes: Vec<u64>,
+    payload: u64,
+}
+
+fn hundred_flows() -> Hundred {
     let (mut net, a, b, _, payload) = pair("10gbit", MS, 1);
     let sizes: Vec<u64> = (1..=100).map(|i| i * 1_000_000).collect();
     let conns: Vec<ConnId> = sizes.iter().map(|&s| bulk(&mut net, a, b, 0, s)).collect();
     let log = run(&mut net, t(3600 * SEC));
-    (net, conns, log, sizes, payload)
+    Hundred {
+        net,
+        conns,
+        log,
+        sizes,
+        payload,
+    }
 }
 
 #[test]
 fn a_hundred_concurrent_flows_finish_as_processor_sharing_says() {
-    let (mut net, conns, log, sizes, payload) = hundred_flows();
+    let Hundred {
+        mut net,
+        conns,
+        log,
+        sizes,
+        payload,
+    } = hundred_flows();
     let oracle = processor_sharing(&sizes, payload as f64);
     for (i, &conn) in conns.iter().enumerate() {
         let finish = eof_time(&log, conn, Dir::Forward).unwrap();
@@ -685,7 +700,7 @@ fn bench_network_events_and_wall_time() {
         t(end)
     );
     let started = std::time::Instant::now();
-    let (net, _, log, _, _) = hundred_flows();
+    let Hundred { net, log, .. } = hundred_flows();
     let wall = started.elapsed();
     let last = log.iter().map(|(at, _)| *at).max().unwrap();
     println!(
