@@ -1150,6 +1150,10 @@ impl Server {
     /// `freeClient` of a replica-side client: drop its reference (one trim call), close its
     /// connection, and stop a diskless child that has nobody left to feed.
     fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
+        if let Some(pos) = self.read_position(ctx, i) {
+            let replica = self.primary.clients[i].replica;
+            ctx.env().resume_offsets[replica] = Some(pos);
+        }
         let c = self.primary.clients.remove(i);
         let addr = ctx
             .env()
@@ -1343,8 +1347,28 @@ impl Server {
         max_idle >= delay || (max > 0 && waiting.len() as u32 >= max)
     }
 
+    /// The offset a client's replica would resume from now: for a writing client, what the
+    /// replica has read (a dual-channel replica applies its local buffer before it could notice a
+    /// failure, a classic one streams straight into its dataset); bytes still in the socket
+    /// buffers are lost on a disconnect (§10.2), so they do not count.
+    fn read_position(&self, ctx: C<'_, '_>, i: usize) -> Option<u64> {
+        let c = &self.primary.clients[i];
+        let start = c.stream?;
+        let read = transport::level(ctx, c.conn, DOWN, Quantity::Read);
+        Some(start.first_offset + read.saturating_sub(start.written_base))
+    }
+
     /// Records the first time a replica's resume offset is no longer servable.
     fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
+        if self.primary.buffer.is_none() {
+            return;
+        }
+        for i in 0..self.primary.clients.len() {
+            if let Some(pos) = self.read_position(ctx, i) {
+                let replica = self.primary.clients[i].replica;
+                ctx.env().resume_offsets[replica] = Some(pos);
+            }
+        }
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };

@@ -8,3 +8,4 @@ mod net;
 mod ordering;
 mod timers;
 mod units;
+mod valkey_model;
