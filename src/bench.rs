@@ -36,6 +36,9 @@ pub struct BenchResult {
     /// The trace digest of the run (ping-pong only), showing the run is deterministic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_hash: Option<String>,
+    /// Whole model runs per wall-clock second (model workloads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs_per_sec: Option<f64>,
 }
 
 impl BenchResult {
@@ -46,6 +49,7 @@ impl BenchResult {
             wall_seconds,
             events_per_sec: events as f64 / wall_seconds.max(1e-9),
             trace_hash,
+            runs_per_sec: None,
         }
     }
 }
@@ -135,6 +139,40 @@ pub fn heap_hold(pending: u32, events: u64, seed: u64) -> BenchResult {
     BenchResult::new(format!("heap_{pending}"), done, wall, None)
 }
 
+/// The bundled default model (5 GiB, 20 MB/s, 1 GbE, 10 minutes), embedded so the benchmark
+/// does not depend on the working directory.
+const DEFAULT_MODEL: &str = include_str!("../models/default.toml");
+
+/// Runs `models/default.toml` `runs` times (seeds 1..=runs) and reports events per second and
+/// runs per second over the whole loop (model building included).
+pub fn model_default(runs: u32) -> BenchResult {
+    let started = Instant::now();
+    let mut events = 0;
+    let mut hash = None;
+    for seed in 1..=u64::from(runs.max(1)) {
+        let set = [crate::scenario::Override {
+            path: "model.seed".into(),
+            value: seed.to_string(),
+        }];
+        let Ok(model) = crate::scenario::parse_model(DEFAULT_MODEL, "models/default.toml", &set)
+        else {
+            break;
+        };
+        let Ok(cluster) = crate::valkey::Cluster::build(&model.cluster(), &model.run_options())
+        else {
+            break;
+        };
+        if let Ok(result) = cluster.run() {
+            events += result.record.events;
+            hash.get_or_insert(result.record.trace_hash);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let mut r = BenchResult::new("model_default".into(), events, wall, hash);
+    r.runs_per_sec = Some(f64::from(runs.max(1)) / wall.max(1e-9));
+    r
+}
+
 /// The standard engine suite: ping-pong and the heap ceiling at 1, 1 000 and 100 000.
 /// `scale` multiplies the event counts (1.0 is the recorded configuration).
 pub fn engine_suite(seed: u64, scale: f64) -> Vec<BenchResult> {
@@ -148,5 +186,6 @@ pub fn engine_suite(seed: u64, scale: f64) -> Vec<BenchResult> {
         out.push(pingpong(pairs, events(base), seed));
         out.push(heap_hold(pairs, events(base), seed));
     }
+    out.push(model_default(((50.0 * scale).round() as u32).max(1)));
     out
 }

@@ -60,7 +60,22 @@ fn print_table(results: &[BenchResult]) {
             r.workload, r.events, r.wall_seconds, r.events_per_sec
         );
     }
-    for pair in results.chunks(2) {
+    for r in results {
+        let Some(runs_per_sec) = r.runs_per_sec else {
+            continue;
+        };
+        let runs = (runs_per_sec * r.wall_seconds).round().max(1.0);
+        println!(
+            "{}: {:.0} events per run, {:.1} runs/s",
+            r.workload,
+            r.events as f64 / runs,
+            runs_per_sec
+        );
+    }
+    for pair in results
+        .chunks(2)
+        .filter(|p| p.iter().all(|r| r.runs_per_sec.is_none()))
+    {
         if let [engine, heap] = pair {
             println!(
                 "{} reaches {:.0}% of the bare-heap ceiling",

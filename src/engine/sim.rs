@@ -139,6 +139,7 @@ struct Core<M> {
 /// ```
 /// use replsim::engine::{Actor, Ctx, Message, SimDuration, SimTime, Simulation, StopAt};
 ///
+/// #[derive(Clone)]
 /// struct Tick;
 /// impl Message for Tick {
 ///     const KIND_NAMES: &'static [&'static str] = &["tick"];

@@ -223,7 +223,10 @@ impl Cluster {
             let client = LoadClient::new(i as u32, w.clone(), servers[target]);
             let (start, stop) = client.start_stop();
             let actor = sim
-                .add_actor(&format!("client:{}", w.name), Node::Client(client))
+                .add_actor(
+                    &format!("client:{}", w.name),
+                    Node::Client(Box::new(client)),
+                )
                 .map_err(sim_err)?;
             clients.push(actor);
             schedule(
@@ -243,7 +246,7 @@ impl Cluster {
         }
         let actions = resolve_actions(spec, &servers, &clients, &sim)?;
         if !actions.is_empty() {
-            let script = Script::new(actions, servers.clone());
+            let script = Box::new(Script::new(actions, servers.clone()));
             let actor = sim
                 .add_actor("script", Node::Script(script))
                 .map_err(sim_err)?;
@@ -313,7 +316,7 @@ impl Cluster {
             let name = name.clone();
             world.samples.iter().filter(move |s| s.node == name)
         };
-        let last_primary = of(primary_name).last().cloned().unwrap_or_default();
+        let last_primary = of(primary_name).next_back().cloned().unwrap_or_default();
         let journal_omem = world
             .journal
             .events
@@ -497,10 +500,11 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// The topology, each node's host, and the socket options of each link's connections.
+type TopologyParts = (Topology, Vec<HostId>, Vec<(HostId, HostId, ConnOptions)>);
+
 /// Hosts (one per distinct host name, in node order) and links.
-fn build_topology(
-    spec: &ClusterSpec,
-) -> Result<(Topology, Vec<HostId>, Vec<(HostId, HostId, ConnOptions)>), BuildError> {
+fn build_topology(spec: &ClusterSpec) -> Result<TopologyParts, BuildError> {
     let mut topology = Topology::new();
     let mut names: Vec<String> = Vec::new();
     let mut hosts = Vec::new();

@@ -206,7 +206,10 @@ impl LogBook {
 /// use replsim::valkey::glob_match;
 /// assert!(glob_match("*Unable to partial resync with replica * for lack of backlog*",
 ///     "Unable to partial resync with replica 10.0.0.2:6380 for lack of backlog (Replica request was: 5)."));
-/// assert!(!glob_match("Client * closed *", "Client id=4 scheduled to be closed ASAP"));
+/// // The test's pattern matches both the synchronous and the asynchronous COB message.
+/// assert!(glob_match("Client * closed * for overcoming of output buffer limits.",
+///     "Client id=4 scheduled to be closed ASAP for overcoming of output buffer limits."));
+/// assert!(!glob_match("Client * closed *", "Client id=4 connected"));
 /// ```
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

@@ -1111,11 +1111,11 @@ impl Server {
         let addr = self.replica_addr(ctx, i);
         let age = now.saturating_since(c.created).as_secs_f64() as u64;
         let idle = now.saturating_since(c.last_interaction).as_secs_f64() as u64;
-        let flags = if c.rdb_only { "S" } else { "S" };
+        let flags = "S";
         let info = format!(
             "id={} addr={addr} laddr={} fd={} name= age={age} idle={idle} flags={flags} db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={} user=default redir=-1 resp=2 lib-name= lib-ver=",
             c.id,
-            self.addr(ctx.env()).to_string(),
+            self.addr(ctx.env()),
             c.id + 7,
             omem + 22_400,
             if c.rdb_only { "sync" } else { "psync" },

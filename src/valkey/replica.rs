@@ -875,7 +875,8 @@ impl Server {
         if self.is_main(conn) {
             let reading = match self.main_phase() {
                 Some(MainPhase::Streaming { .. }) => true,
-                Some(MainPhase::Buffering { .. }) => !self.replica.loading || true,
+                // Read at the blocked cadence during a load: the EOF is seen (PR #1173).
+                Some(MainPhase::Buffering { .. }) => true,
                 Some(MainPhase::BufferFull { .. }) => false,
                 Some(MainPhase::Transfer) => !self.replica.loading,
                 _ => true,
@@ -986,11 +987,7 @@ impl Server {
                     self.schedule_keepalive(ctx, self.load_rate(rdb.rdb_bytes));
                 }
             }
-            Timer::Reconnect => {
-                if self.replica.main.is_none() {
-                    self.connect_to_primary(ctx, true);
-                }
-            }
+            Timer::Reconnect if self.replica.main.is_none() => self.connect_to_primary(ctx, true),
             _ => {}
         }
     }

@@ -203,11 +203,11 @@ pub enum Node {
     /// A Valkey server.
     Server(Box<Server>),
     /// A write-load client.
-    Client(LoadClient),
+    Client(Box<LoadClient>),
     /// Turns network wake-ups into notifications for their owners.
     NetDriver,
     /// Runs the model's action script.
-    Script(Script),
+    Script(Box<Script>),
 }
 
 impl Actor for Node {
