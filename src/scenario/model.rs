@@ -91,6 +91,43 @@ impl ModelFile {
     }
 }
 
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
+pub(crate) fn with_suggestion(message: String) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message;
+    };
+    let Some((unknown, tail)) = rest.split_once('`') else {
+        return message;
+    };
+    let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    let best = candidates
+        .iter()
+        .map(|c| (edit_distance(unknown, c), *c))
+        .filter(|&(d, c)| d <= (c.len() / 3).max(2))
+        .min();
+    match best {
+        Some((_, c)) => format!("{} (did you mean `{c}`?)", message.trim_end()),
+        None => message,
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// Parses model text (`file` names it in errors) with overrides applied first.
 pub fn parse_model(
     text: &str,
@@ -99,7 +136,7 @@ pub fn parse_model(
 ) -> Result<ModelFile, ScenarioError> {
     let invalid = |message: String| ScenarioError::Invalid {
         file: file.to_string(),
-        message,
+        message: with_suggestion(message),
     };
     let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     apply_overrides(&mut value, overrides)?;

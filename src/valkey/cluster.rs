@@ -522,6 +522,21 @@ fn build_topology(spec: &ClusterSpec) -> Result<TopologyParts, BuildError> {
         };
         hosts.push(id);
     }
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let Some(target) = primary_of(spec, i) else {
+            continue;
+        };
+        if hosts[i] == hosts[target] {
+            return Err(bad(
+                format!("nodes[{i}].host"),
+                format!(
+                    "\"{}\" shares host \"{}\" with its primary; give each node its own host and a link between them",
+                    node.name,
+                    node.host_name()
+                ),
+            ));
+        }
+    }
     let mut options = Vec::new();
     for (i, l) in spec.links.iter().enumerate() {
         let host = |name: &String, k: &str| {
@@ -553,27 +568,10 @@ fn build_topology(spec: &ClusterSpec) -> Result<TopologyParts, BuildError> {
         options.push((a, b, o));
     }
     for (i, node) in spec.nodes.iter().enumerate() {
-        if node.role != NodeRole::Replica {
+        let Some(target) = primary_of(spec, i) else {
             continue;
-        }
-        let target = node
-            .replicaof
-            .as_deref()
-            .and_then(|t| spec.nodes.iter().position(|n| n.name == t))
-            .or_else(|| spec.nodes.iter().position(|n| n.role == NodeRole::Primary))
-            .unwrap_or(0);
-        let (a, b) = (hosts[i], hosts[target]);
-        if a == b {
-            return Err(bad(
-                format!("nodes[{i}].host"),
-                format!(
-                    "\"{}\" shares host \"{}\" with its primary; give each node its own host and a link between them",
-                    node.name,
-                    node.host_name()
-                ),
-            ));
-        }
-        if topology.link_between(a, b).is_none() {
+        };
+        if topology.link_between(hosts[i], hosts[target]).is_none() {
             return Err(bad(
                 "links",
                 format!(
@@ -756,4 +754,16 @@ fn resolve_actions(
         });
     }
     Ok(out)
+}
+
+/// The primary a replica node replicates from (its `replicaof`, else the first primary).
+fn primary_of(spec: &ClusterSpec, i: usize) -> Option<usize> {
+    let node = &spec.nodes[i];
+    if node.role != NodeRole::Replica {
+        return None;
+    }
+    node.replicaof
+        .as_deref()
+        .and_then(|t| spec.nodes.iter().position(|n| n.name == t))
+        .or_else(|| spec.nodes.iter().position(|n| n.role == NodeRole::Primary))
 }

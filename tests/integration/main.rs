@@ -1,11 +1,14 @@
 //! replsim's integration tests: one binary, a module per behaviour.
 
 mod analytic;
+mod bad_input;
 mod common;
 mod determinism;
 mod engine_errors;
 mod net;
 mod ordering;
+mod report;
+mod sweeps;
 mod timers;
 mod units;
 mod valkey_model;
