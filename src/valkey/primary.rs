@@ -877,26 +877,26 @@ impl Server {
         );
     }
 
-    /// `replicaPutOnline`.
+    /// `replicaPutOnline`, then streaming at once (disk-based sync) or after the first ACK.
     fn put_online(&mut self, ctx: C<'_, '_>, i: usize, stream_now: bool) {
-        let now = ctx.now();
-        let addr = self.replica_addr(ctx, i);
-        self.primary.clients[i].state = ClientState::Online {
-            streaming: stream_now,
-        };
-        self.primary.clients[i].ack_time = now;
-        self.log(
-            ctx,
-            Level::Notice,
-            format!("Synchronization with replica {addr} succeeded"),
-        );
-        let replica = self.primary.clients[i].replica;
-        ctx.env().journal.push(now, Event::Online { replica });
+        self.mark_online(ctx, i, stream_now);
         if stream_now {
             self.start_stream(ctx, i);
         } else {
             self.arm_limits(ctx, i);
         }
+    }
+
+    /// The client becomes `ONLINE`: "Synchronization with replica X succeeded".
+    fn mark_online(&mut self, ctx: C<'_, '_>, i: usize, streaming: bool) {
+        let now = ctx.now();
+        let addr = self.replica_addr(ctx, i);
+        self.primary.clients[i].state = ClientState::Online { streaming };
+        self.primary.clients[i].ack_time = now;
+        let text = format!("Synchronization with replica {addr} succeeded");
+        self.log(ctx, Level::Notice, text);
+        let replica = self.primary.clients[i].replica;
+        ctx.env().journal.push(now, Event::Online { replica });
     }
 
     /// The RDB of an rdb-only client went out: free it, unless it still protects the backlog
@@ -937,18 +937,7 @@ impl Server {
                 self.primary.clients[i].state = ClientState::Online { streaming: true };
                 self.start_stream(ctx, i);
             }
-            ClientState::BgRdbLoad => {
-                let now = ctx.now();
-                let addr = self.replica_addr(ctx, i);
-                self.primary.clients[i].state = ClientState::Online { streaming: true };
-                self.log(
-                    ctx,
-                    Level::Notice,
-                    format!("Synchronization with replica {addr} succeeded"),
-                );
-                let replica = self.primary.clients[i].replica;
-                ctx.env().journal.push(now, Event::Online { replica });
-            }
+            ClientState::BgRdbLoad => self.mark_online(ctx, i, true),
             _ => {}
         }
     }
