@@ -61,6 +61,7 @@ const BIT_UNITS: &[(&str, u64)] = &[
 /// assert_eq!("10mb".parse::<ByteSize>().unwrap().bytes(), 10 * 1024 * 1024);
 /// assert_eq!("1100k".parse::<ByteSize>().unwrap().bytes(), 1_100_000);
 /// assert_eq!("256MiB".parse::<ByteSize>().unwrap().to_string(), "256mb");
+/// assert_eq!("256m".parse::<ByteSize>().unwrap().to_string(), "256m");
 /// assert!("-1mb".parse::<ByteSize>().is_err());
 /// assert!("10 furlongs".parse::<ByteSize>().is_err());
 /// ```
@@ -242,16 +243,28 @@ impl FromStr for Rate {
 }
 
 impl fmt::Display for ByteSize {
-    /// The exact value in the largest valkey.conf binary unit that divides it (`10mb`, `1100k`
-    /// stays `1100000`), so that parsing the output gives the same size back.
+    /// The exact value in the valkey.conf unit that writes it shortest (`10mb`, `256m`,
+    /// `1100k`, `12345`), so that parsing the output gives the same size back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        for (scale, unit) in [(TIB, "tb"), (GIB, "gb"), (MIB, "mb"), (KIB, "kb")] {
-            if b >= scale && b % scale == 0 {
-                return write!(f, "{}{unit}", b / scale);
-            }
+        let units = [
+            (TIB, "tb"),
+            (1_000_000_000_000, "t"),
+            (GIB, "gb"),
+            (1_000_000_000, "g"),
+            (MIB, "mb"),
+            (1_000_000, "m"),
+            (KIB, "kb"),
+            (1_000, "k"),
+        ];
+        let best = units
+            .iter()
+            .filter(|&&(scale, _)| b >= scale && b % scale == 0)
+            .min_by_key(|&&(scale, _)| b / scale);
+        match best {
+            Some(&(scale, unit)) => write!(f, "{}{unit}", b / scale),
+            None => write!(f, "{b}"),
         }
-        write!(f, "{b}")
     }
 }
 

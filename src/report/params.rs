@@ -1,0 +1,160 @@
+//! From a model file to the closed-form parameters of `analytic.rs` (valkey-model.md §7.2), for
+//! the limits drawn on a timeline and the boundary drawn on a phase diagram.
+//!
+//! Simplified: the write rate W is the mean of every workload (a burst pattern counts at its
+//! duty cycle, a ramp at its final rate); the link is the first one between the primary's and
+//! the replica's hosts (else the first link); socket slack Q is that link's send + receive
+//! buffer (the network's defaults when the model leaves them out).
+
+use crate::analytic::{self, Params};
+use crate::net::{DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
+use crate::scenario::ModelFile;
+use crate::valkey::{LinkSpecFile, NodeRole, NodeSpec, PatternKind, WorkloadSpec};
+
+/// Payload bytes per Ethernet frame on a 1500-byte MTU (`net::link`).
+const FRAME_PAYLOAD: f64 = 1448.0;
+/// Wire bytes per full-size Ethernet frame.
+const FRAME_WIRE: f64 = 1514.0;
+
+/// What a chart needs to know about a model besides the samples.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ModelParams {
+    /// The closed-form inputs.
+    pub params: Params,
+    /// Dual-channel replication on both primary and replica.
+    pub dual: bool,
+    /// The primary's `client-output-buffer-limit replica` as written.
+    pub cob_text: String,
+}
+
+impl ModelParams {
+    /// The hard limit as Valkey enforces it (clamped up to the backlog), if any.
+    pub fn hard_limit(&self) -> Option<f64> {
+        Some(self.params.h_eff_bytes()).filter(|h| h.is_finite())
+    }
+
+    /// The soft limit as Valkey 9.1 enforces it, if any.
+    pub fn soft_limit(&self) -> Option<f64> {
+        self.params.soft_eff_bytes()
+    }
+
+    /// The replica's local-buffer cap (its own hard limit), if any.
+    pub fn replica_cap(&self) -> Option<f64> {
+        Some(self.params.replica_cap_bytes()).filter(|h| h.is_finite())
+    }
+
+    /// Does a COB limit trip according to the closed form?
+    pub fn predicts_overflow(&self) -> bool {
+        if self.dual {
+            analytic::dual(&self.params).first_limit != analytic::FirstLimit::None
+        } else {
+            analytic::classic(&self.params).first_limit != analytic::FirstLimit::None
+        }
+    }
+}
+
+/// The closed-form parameters of a model, or why there are none.
+pub(crate) fn from_model(m: &ModelFile) -> Result<ModelParams, String> {
+    let node = |role: NodeRole, what: &str| {
+        m.nodes
+            .iter()
+            .find(|n| n.role == role)
+            .ok_or_else(|| format!("the model has no {what} node"))
+    };
+    let primary = node(NodeRole::Primary, "primary")?;
+    let replica = node(NodeRole::Replica, "replica")?;
+    let link = pick_link(m, primary, replica).ok_or("the model has no link")?;
+    let rdb_bytes = m.dataset.rdb_bytes_for(m.dataset.keys) as f64;
+    let keys = m.dataset.keys.max(1) as f64;
+    let per_key_bytes = rdb_bytes / keys;
+    let slack = link.send_buffer.unwrap_or(DEFAULT_SEND_BUFFER).bytes()
+        + link.receive_buffer.unwrap_or(DEFAULT_RECV_BUFFER).bytes();
+    let rtt_secs = 2.0 * link.latency.as_secs_f64();
+    let (pc, rc) = (&primary.config, &replica.config);
+    let params = Params {
+        write_rate_bps: m.workloads.iter().map(write_rate_bps).sum(),
+        rdb_bytes,
+        link_bps: payload_bps(link),
+        gen_bps: with_key_delay(
+            primary.perf.rdb_save_rate.bytes_per_sec() as f64,
+            pc.rdb_key_save_delay.mean_ns_per_key(),
+            per_key_bytes,
+        ),
+        load_bps: with_key_delay(
+            replica.perf.rdb_load_rate.bytes_per_sec() as f64,
+            rc.key_load_delay.mean_ns_per_key(),
+            per_key_bytes,
+        ),
+        apply_bps: replica.perf.apply_rate.bytes_per_sec() as f64,
+        backlog_bytes: pc.repl_backlog_size.bytes() as f64,
+        cob_hard_bytes: pc.client_output_buffer_limit.hard.bytes() as f64,
+        cob_soft_bytes: pc.client_output_buffer_limit.soft.bytes() as f64,
+        cob_soft_secs: pc.client_output_buffer_limit.soft_seconds as f64,
+        replica_cob_hard_bytes: rc.client_output_buffer_limit.hard.bytes() as f64,
+        socket_slack_bytes: slack as f64,
+        events_interval_bytes: rc.loading_process_events_interval_bytes.bytes() as f64,
+        diskless_load: rc.repl_diskless_load.parses_from_socket(true),
+        disk_based_primary: !pc.repl_diskless_sync,
+        rtt_secs,
+        psync_delay_secs: 3.0 * rtt_secs,
+    };
+    params.validate().map_err(|e| e.to_string())?;
+    Ok(ModelParams {
+        params,
+        dual: pc.dual_channel_replication_enabled && rc.dual_channel_replication_enabled,
+        cob_text: pc.client_output_buffer_limit.to_string(),
+    })
+}
+
+fn pick_link<'a>(m: &'a ModelFile, a: &NodeSpec, b: &NodeSpec) -> Option<&'a LinkSpecFile> {
+    let (ha, hb) = (a.host_name(), b.host_name());
+    m.links
+        .iter()
+        .find(|l| (l.a == ha && l.b == hb) || (l.a == hb && l.b == ha))
+        .or_else(|| m.links.first())
+}
+
+fn payload_bps(link: &LinkSpecFile) -> f64 {
+    let line = link.bandwidth.bytes_per_sec() as f64;
+    if link.framing_overhead {
+        line * FRAME_PAYLOAD / FRAME_WIRE
+    } else {
+        line
+    }
+}
+
+/// A per-key delay (`rdb-key-save-delay`, `key-load-delay`) slows a byte rate: each key costs its
+/// bytes at `rate` plus the delay.
+fn with_key_delay(rate_bps: f64, delay_ns: f64, per_key_bytes: f64) -> f64 {
+    if delay_ns <= 0.0 || rate_bps <= 0.0 {
+        return rate_bps;
+    }
+    per_key_bytes / (per_key_bytes / rate_bps + delay_ns * 1e-9)
+}
+
+/// The mean replication-stream rate of one workload.
+fn write_rate_bps(w: &WorkloadSpec) -> f64 {
+    let ops = match w.pattern {
+        PatternKind::Constant | PatternKind::Poisson => w.ops_per_sec.unwrap_or(0.0),
+        PatternKind::Bursts => {
+            let on = w.on.map_or(0.0, |d| d.as_secs_f64());
+            let off = w.off.map_or(0.0, |d| d.as_secs_f64());
+            let duty = if on + off > 0.0 { on / (on + off) } else { 1.0 };
+            w.ops_per_sec.unwrap_or(0.0) * duty
+        }
+        PatternKind::Ramp => w.to_ops_per_sec.unwrap_or(0.0),
+    };
+    ops * w.bytes_per_op()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_delay_slows_the_rate() {
+        assert_eq!(with_key_delay(100.0, 0.0, 10.0), 100.0);
+        // 10 bytes at 100 B/s = 0.1 s, plus 0.1 s of delay: half the rate.
+        assert!((with_key_delay(100.0, 1e8, 10.0) - 50.0).abs() < 1e-9);
+    }
+}
