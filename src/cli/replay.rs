@@ -1,17 +1,64 @@
-//! `replsim replay` (being built).
+//! `replsim replay`: re-run a repro bundle and check its trace hash and outcome.
+
+use std::path::PathBuf;
 
 use clap::Args;
 
 use super::CliError;
+use super::output::{OutputDir, write_run};
+use super::sweep::to_cli;
+use crate::experiment::Bundle;
 
 /// Arguments of `replsim replay`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  replsim replay output/smoke/bundles/run-17.json
+  replsim replay bundle.json --out output/run-17      # also write logs, timeline, journal
+
+A bundle holds the resolved model (the point's overrides and the seed applied), the seed, the
+replsim version, the trace hash and the outcome of one run. Exit code 0 when the replay has the
+same trace hash and outcome, 1 when it differs, 2 when the bundle cannot be read.")]
 pub struct ReplayArgs {
-    /// Inputs.
-    pub inputs: Vec<std::path::PathBuf>,
+    /// The bundle (bundles/run-<i>.json of a sweep directory).
+    pub bundle: PathBuf,
+    /// Also write the run's directory (logs, timeline.csv, journal.json) here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Runs `replsim replay`.
-pub fn run(_args: ReplayArgs) -> Result<(), CliError> {
-    Err(CliError::runtime("replsim replay is not implemented yet"))
+pub fn run(args: ReplayArgs) -> Result<(), CliError> {
+    let file = args.bundle.display().to_string();
+    let bundle = Bundle::load(&args.bundle).map_err(to_cli)?;
+    if bundle.replsim_version != env!("CARGO_PKG_VERSION") {
+        eprintln!(
+            "replsim: warning: {file} was written by replsim {}, this is {}",
+            bundle.replsim_version,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let replay = bundle.replay(&file).map_err(to_cli)?;
+    if let Some(out) = &args.out {
+        let staging = OutputDir::create(out)?;
+        write_run(&staging, &replay.model, &replay.result)?;
+        staging.commit()?;
+    }
+    let r = &replay.result.record;
+    println!(
+        "{file}: run {} of {}: {} (trace hash {}, seed {})",
+        bundle.run,
+        bundle.experiment,
+        r.outcome.as_str(),
+        r.trace_hash,
+        r.seed
+    );
+    let differences = replay.differences(&bundle);
+    if differences.is_empty() {
+        println!("  matches the bundle");
+        return Ok(());
+    }
+    Err(CliError::runtime(format!(
+        "{file}: the replay differs from the bundle:\n  {}",
+        differences.join("\n  ")
+    )))
 }

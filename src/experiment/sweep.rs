@@ -1,0 +1,148 @@
+//! A whole sweep invocation: load and validate the experiment, create or resume its directory,
+//! run what is left of the shard, record the timing.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::runner::execute;
+use super::store::{BUNDLES, SweepDir, Tally};
+use super::{Bundle, ExperimentError, Plan, Progress, ProgressMode, Shard};
+
+/// What `replsim sweep` was asked to do.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// The experiment file.
+    pub experiment: PathBuf,
+    /// The output directory (default `output/<name>`, or `output/<name>-shard-<i>-of-<N>`).
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: the available parallelism).
+    pub jobs: Option<usize>,
+    /// Continue the sweep in the output directory, if there is one.
+    pub resume: bool,
+    /// Replace an existing sweep directory.
+    pub force: bool,
+    /// The slice of runs to do.
+    pub shard: Shard,
+    /// How to show progress.
+    pub progress: ProgressMode,
+}
+
+impl SweepOptions {
+    /// Options for `experiment` with every default.
+    pub fn new(experiment: impl Into<PathBuf>) -> SweepOptions {
+        SweepOptions {
+            experiment: experiment.into(),
+            out: None,
+            jobs: None,
+            resume: false,
+            force: false,
+            shard: Shard::ALL,
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
+/// What a sweep invocation did.
+#[derive(Debug)]
+pub struct SweepReport {
+    /// The experiment.
+    pub plan: Plan,
+    /// The output directory.
+    pub dir: PathBuf,
+    /// The shard.
+    pub shard: Shard,
+    /// Runs in this shard.
+    pub runs: u64,
+    /// Runs already done by earlier invocations.
+    pub resumed_from: u64,
+    /// Outcome counts over every row.
+    pub tally: Tally,
+    /// Worker threads used.
+    pub jobs: usize,
+    /// Wall time of this invocation.
+    pub wall_seconds: f64,
+}
+
+impl SweepReport {
+    /// The command that replays the first surprising run: `replsim replay <bundle>` when it has a
+    /// bundle, else the `replsim run` line.
+    pub fn first_surprise_command(&self) -> Option<String> {
+        let (run, _) = self.tally.first_surprise.as_ref()?;
+        let bundle = self.dir.join(BUNDLES).join(Bundle::file_name(*run));
+        Some(if bundle.is_file() {
+            format!("replsim replay {}", bundle.display())
+        } else {
+            self.plan.reproduce_command(&self.plan.run(*run))
+        })
+    }
+}
+
+/// The default output directory of `plan`'s `shard`.
+pub fn default_dir(plan: &Plan, shard: Shard) -> PathBuf {
+    let name = if shard.is_all() {
+        plan.name.clone()
+    } else {
+        format!("{}-shard-{}-of-{}", plan.name, shard.index, shard.count)
+    };
+    Path::new("output").join(name)
+}
+
+/// Runs a sweep.
+pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
+    let jobs = jobs(options.jobs)?;
+    let plan = Plan::load(&options.experiment)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("replsim-sweep-{i}"))
+        .build()
+        .map_err(|e| ExperimentError::Runtime(format!("cannot start {jobs} threads: {e}")))?;
+    pool.install(|| plan.validate())?;
+    let shard = options.shard;
+    let path = options
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(&plan, shard));
+    let (mut dir, mut tally) = if options.resume && path.exists() {
+        SweepDir::resume(&path, &plan, shard)?
+    } else {
+        let dir = SweepDir::create(&path, &plan, shard, options.force)?;
+        (dir, Tally::default())
+    };
+    let runs = shard.len(plan.runs());
+    let resumed_from = dir.rows();
+    let mut progress = Progress::new(options.progress, &plan.name, runs, resumed_from);
+    let started = Instant::now();
+    let result = execute(&plan, &mut dir, &pool, &mut progress, &mut tally);
+    progress.finish();
+    result?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let done = runs - resumed_from;
+    dir.record_invocation(serde_json::json!({
+        "jobs": jobs,
+        "shard": shard.to_string(),
+        "runs_done": done,
+        "resumed_from": resumed_from,
+        "wall_seconds": wall_seconds,
+        "runs_per_sec": done as f64 / wall_seconds.max(1e-9),
+    }))?;
+    Ok(SweepReport {
+        plan,
+        dir: path,
+        shard,
+        runs,
+        resumed_from,
+        tally,
+        jobs,
+        wall_seconds,
+    })
+}
+
+fn jobs(requested: Option<usize>) -> Result<usize, ExperimentError> {
+    match requested {
+        Some(0) => Err(ExperimentError::BadInput(
+            "--jobs 0: at least one worker is needed".into(),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
