@@ -38,6 +38,12 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<(), CliError> {
     let mut overrides = parse_overrides(&args.set)?;
     if let Some(seed) = args.seed {
+        if seed > i64::MAX as u64 {
+            return Err(CliError::bad_input(format!(
+                "--seed {seed}: seeds are 0..={} (so the resolved model can store them in TOML)",
+                i64::MAX
+            )));
+        }
         overrides.push(Override {
             path: "model.seed".into(),
             value: seed.to_string(),

@@ -173,8 +173,9 @@ pub(crate) struct PrimaryState {
     last_keys_update: SimTime,
     /// The typical command size of the load (for block sizing).
     pub(crate) typical_command_bytes: u64,
-    /// Resume offsets already reported as out of the window, per replica node.
-    exhausted_reported: Vec<(usize, u64)>,
+    /// Replica nodes whose resume offset is out of the window now (an exhaustion is reported
+    /// once per episode: when a replica goes from servable to not servable).
+    exhausted: Vec<usize>,
 }
 
 impl PrimaryState {
@@ -192,7 +193,7 @@ impl PrimaryState {
             last_ping: None,
             last_keys_update: SimTime::ZERO,
             typical_command_bytes: 100,
-            exhausted_reported: Vec::new(),
+            exhausted: Vec::new(),
         }
     }
 
@@ -1365,12 +1366,14 @@ impl Server {
         let now = ctx.now();
         let world = ctx.env();
         for (replica, resume) in world.resume_offsets.iter().enumerate() {
-            let Some(resume) = *resume else { continue };
-            if resume >= first || self.primary.exhausted_reported.contains(&(replica, resume)) {
-                continue;
+            let out = resume.is_some_and(|r| r < first);
+            let known = self.primary.exhausted.contains(&replica);
+            if out && !known {
+                self.primary.exhausted.push(replica);
+                world.journal.push(now, Event::BacklogExhausted { replica });
+            } else if !out && known {
+                self.primary.exhausted.retain(|&r| r != replica);
             }
-            self.primary.exhausted_reported.push((replica, resume));
-            world.journal.push(now, Event::BacklogExhausted { replica });
         }
     }
 
