@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
 
 pub mod bench;
+pub mod completions;
 pub mod merge;
 pub mod output;
 pub mod plot;
@@ -64,6 +65,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Draw the charts and the HTML report of a run or sweep directory.
     Plot(plot::PlotArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
     Bench(bench::BenchArgs),
 }
@@ -77,5 +80,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Replay(args) => replay::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }

@@ -116,6 +116,10 @@ pub(crate) struct ReplClient {
     ack_time: SimTime,
     /// A protected RDB client whose free waits for the grace period.
     free_pending: bool,
+    /// The socket's accepted-bytes counter at the last `replicationCron` and since when it has
+    /// not moved: Valkey's `repl_last_partial_write` is cleared whenever a pending write
+    /// completes, so a transfer times out only when it makes no progress at all.
+    progress: (u64, SimTime),
     created: SimTime,
 }
 
@@ -424,6 +428,7 @@ impl Server {
                     last_interaction: now,
                     ack_time: now,
                     free_pending: false,
+                    progress: (0, now),
                     created: now,
                 });
                 self.primary.clients.len() - 1
@@ -1289,6 +1294,7 @@ impl Server {
                 self.feed_discrete(ctx, PING_BYTES);
             }
         }
+        self.full_sync_timeouts(ctx);
         let timeout = self.cfg.repl_timeout;
         let mut i = 0;
         while i < self.primary.clients.len() {
@@ -1308,6 +1314,50 @@ impl Server {
                 continue;
             }
             i += 1;
+        }
+    }
+
+    /// `replicationCron`'s full-sync timeout: a diskless transfer whose socket has taken nothing
+    /// for `repl-timeout` (the replica stopped reading the RDB). A classic replica is dropped
+    /// ("Disconnecting timedout replica (full sync)"); a dual-channel child's blocking send times
+    /// out instead ("Background RDB transfer error"), which frees the RDB client.
+    fn full_sync_timeouts(&mut self, ctx: C<'_, '_>) {
+        let now = ctx.now();
+        let timeout_secs = self.cfg.repl_timeout.as_nanos() / 1_000_000_000;
+        let socket = self.primary.child.as_ref().is_some_and(|c| c.socket);
+        let mut i = 0;
+        while i < self.primary.clients.len() {
+            let conn = self.primary.clients[i].conn;
+            let accepted = transport::level(ctx, conn, DOWN, Quantity::Accepted);
+            let state = self.primary.clients[i].state;
+            let progress = &mut self.primary.clients[i].progress;
+            if accepted != progress.0 {
+                *progress = (accepted, now);
+            }
+            let since = progress.1;
+            let idle = self.unixtime(now).saturating_sub(self.unixtime(since));
+            let stuck = state == ClientState::WaitBgsaveEnd && socket && idle > timeout_secs;
+            if !stuck {
+                i += 1;
+                continue;
+            }
+            let (replica, rdb_only) = {
+                let c = &self.primary.clients[i];
+                (c.replica, c.rdb_only)
+            };
+            let addr = self.replica_addr(ctx, i);
+            let text = if rdb_only {
+                "Background RDB transfer error".to_string()
+            } else {
+                format!("Disconnecting timedout replica (full sync): {addr}")
+            };
+            self.log(ctx, Level::Warning, text);
+            ctx.env().journal.push(now, Event::Timeout { replica });
+            if rdb_only {
+                // The child's error ends the transfer; the client goes even if still protected.
+                self.primary.clients[i].protected = false;
+            }
+            self.free_client(ctx, i);
         }
     }
 

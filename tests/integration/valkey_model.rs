@@ -284,6 +284,32 @@ fn a_soft_limit_below_the_backlog_never_fires() {
     assert_eq!(r.record.outcome, Outcome::CleanSync);
 }
 
+// ---------------------------------------------------------------- timeouts (§3.5)
+
+/// A replica stopped in the middle of a diskless transfer: its socket fills, the primary drops
+/// it after repl-timeout ("full sync" timeout), and the run's outcome is a timeout.
+#[test]
+fn a_stalled_diskless_transfer_times_out_on_the_primary() {
+    let overrides = [
+        set("nodes.primary.config.repl-timeout", "5"),
+        set("nodes.replica.config.repl-timeout", "60"),
+        set("workloads.writer.ops-per-sec", "100"),
+        set(
+            "actions",
+            r#"[{ name = "stall", do = "pause", node = "replica", at = "5s" }, { name = "wake", do = "resume", node = "replica", at = "30s" }]"#,
+        ),
+        set("model.horizon", "60s"),
+    ];
+    let r = run("worked-example-classic.toml", &overrides);
+    assert!(log_of(&r, "primary").contains("Disconnecting timedout replica (full sync)"));
+    let t = first(&r, |e| matches!(e, Event::Timeout { .. })).unwrap();
+    assert!(
+        (10.0..=12.5).contains(&t),
+        "timed out at {t} s (blocked from ~5 s, timeout 5 s)"
+    );
+    assert_eq!(r.record.first_limit, Limit::ReplTimeout);
+}
+
 // ---------------------------------------------------------------- determinism
 
 #[test]
