@@ -41,6 +41,7 @@
 //! | [`engine`] | the discrete-event kernel — knows nothing of networks or Valkey |
 //! | [`analytic`] | the closed forms of valkey-model.md §7, for overlays and checks |
 //! | [`units`] | byte sizes and rates with valkey.conf's units |
+//! | [`staging`] | output directories that appear whole or not at all |
 //! | [`bench`] | the benchmark workloads of `replsim bench` and `BENCHMARKS.md` |
 #![warn(missing_docs, missing_debug_implementations)]
 pub mod analytic;
@@ -51,5 +52,6 @@ pub mod experiment;
 pub mod net;
 pub mod report;
 pub mod scenario;
+pub mod staging;
 pub mod units;
 pub mod valkey;

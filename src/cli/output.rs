@@ -7,97 +7,57 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 use crate::scenario::ModelFile;
+use crate::staging::StagedDir;
 use crate::valkey::RunResult;
 
-/// A staging directory that becomes `target` on [`OutputDir::commit`], and disappears if
-/// dropped before.
+/// A run directory that appears whole or not at all (see [`crate::staging`]), with errors as
+/// [`CliError`]s.
 #[derive(Debug)]
-pub struct OutputDir {
-    staging: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
+pub struct OutputDir(StagedDir);
 
 impl OutputDir {
     /// Creates the staging directory beside `target`.
     pub fn create(target: &Path) -> Result<Self, CliError> {
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| {
+        StagedDir::create(target).map(OutputDir).map_err(|e| {
             CliError::bad_input(format!(
                 "cannot create output directory {}: {e}",
-                parent.display()
+                target.display()
             ))
-        })?;
-        let name = target
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().to_string());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&staging);
-        fs::create_dir_all(&staging).map_err(|e| {
-            CliError::bad_input(format!(
-                "cannot write to output directory {}: {e}",
-                parent.display()
-            ))
-        })?;
-        Ok(OutputDir {
-            staging,
-            target: target.to_path_buf(),
-            committed: false,
         })
     }
 
     /// The path of a file inside the staging directory.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.staging.join(name)
+        self.0.path(name)
     }
 
     /// Writes a whole file.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), CliError> {
-        fs::write(self.path(name), bytes).map_err(|e| {
-            CliError::runtime(format!(
-                "cannot write {}: {e}",
-                self.target.join(name).display()
-            ))
-        })
+        fs::write(self.path(name), bytes).map_err(|e| self.write_error(name, e))
     }
 
     /// A buffered writer for a file.
     pub fn writer(&self, name: &str) -> Result<Box<dyn Write>, CliError> {
-        let f = fs::File::create(self.path(name)).map_err(|e| {
-            CliError::runtime(format!(
-                "cannot write {}: {e}",
-                self.target.join(name).display()
-            ))
-        })?;
+        let f = fs::File::create(self.path(name)).map_err(|e| self.write_error(name, e))?;
         Ok(Box::new(BufWriter::new(f)))
     }
 
-    /// Replaces `target` with the staging directory.
-    pub fn commit(mut self) -> Result<(), CliError> {
-        if self.target.exists() {
-            fs::remove_dir_all(&self.target).map_err(|e| {
-                CliError::runtime(format!("cannot replace {}: {e}", self.target.display()))
-            })?;
-        }
-        fs::rename(&self.staging, &self.target).map_err(|e| {
+    /// Replaces the target with the staging directory.
+    pub fn commit(self) -> Result<(), CliError> {
+        let target = self.0.target().to_path_buf();
+        self.0.commit().map_err(|e| {
             CliError::runtime(format!(
                 "cannot move results into {}: {e}",
-                self.target.display()
+                target.display()
             ))
-        })?;
-        self.committed = true;
-        Ok(())
+        })
     }
-}
 
-impl Drop for OutputDir {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.staging);
-        }
+    fn write_error(&self, name: &str, e: std::io::Error) -> CliError {
+        CliError::runtime(format!(
+            "cannot write {}: {e}",
+            self.0.target().join(name).display()
+        ))
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::RowHead;
 use super::{Bundle, ExperimentError, Plan, Row, Shard};
+use crate::staging::StagedDir;
 
 /// The deterministic description of a sweep directory (`sweep.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -416,45 +417,25 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExperimentEr
         })
 }
 
-/// A directory staged beside its target and renamed into place on commit; removed if dropped
-/// before.
+/// A sweep or merge output directory that appears whole or not at all (see
+/// [`crate::staging`]), with errors as [`ExperimentError`]s.
 #[derive(Debug)]
-pub(crate) struct Staging {
-    staging: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
+pub(crate) struct Staging(StagedDir);
 
 impl Staging {
     /// Creates the staging directory beside `target` (bad input if that is impossible).
     pub(crate) fn create(target: &Path) -> Result<Staging, ExperimentError> {
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let cannot = |e: std::io::Error| {
+        StagedDir::create(target).map(Staging).map_err(|e| {
             ExperimentError::BadInput(format!(
                 "cannot create output directory {}: {e}",
                 target.display()
             ))
-        };
-        fs::create_dir_all(parent).map_err(cannot)?;
-        let name = target
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().to_string());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&staging);
-        fs::create_dir(&staging).map_err(cannot)?;
-        Ok(Staging {
-            staging,
-            target: target.to_path_buf(),
-            committed: false,
         })
     }
 
     /// The path of `name` inside the staging directory.
     pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.staging.join(name)
+        self.0.path(name)
     }
 
     /// Writes a whole file.
@@ -470,22 +451,10 @@ impl Staging {
     }
 
     /// Replaces the target with the staging directory.
-    pub(crate) fn commit(mut self) -> Result<(), ExperimentError> {
-        if self.target.exists() {
-            fs::remove_dir_all(&self.target)
-                .map_err(|e| ExperimentError::io(&self.target, "replace", e))?;
-        }
-        fs::rename(&self.staging, &self.target)
-            .map_err(|e| ExperimentError::io(&self.target, "move results into", e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.staging);
-        }
+    pub(crate) fn commit(self) -> Result<(), ExperimentError> {
+        let target = self.0.target().to_path_buf();
+        self.0
+            .commit()
+            .map_err(|e| ExperimentError::io(&target, "move results into", e))
     }
 }
