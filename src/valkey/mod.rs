@@ -28,7 +28,7 @@ pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
 pub use repl_buffer::{
-    BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
+    Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,
 };
 pub use script::{ActionKind, ActionSpec, Condition, Script, ScriptTick, info_field_names};

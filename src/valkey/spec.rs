@@ -71,6 +71,9 @@ pub struct PerfSpec {
     /// Extra cost of each per-key sleep beyond the configured microseconds (the sleep call's own
     /// overhead, valkey-model.md §10.5).
     pub key_delay_overhead: SimDuration,
+    /// The allocator Valkey was built with (jemalloc or libc): sets the real size of the
+    /// replication buffer blocks that output-buffer usage counts (§2.1, §2.5).
+    pub allocator: super::repl_buffer::Allocator,
     /// Longest gap between the last RDB byte arriving and the replica noticing the end of the
     /// download (§10.7); the gap is drawn uniformly in `[0, this]` from the node's stream.
     pub download_end_detect_max: SimDuration,
@@ -85,6 +88,7 @@ impl Default for PerfSpec {
             disk_write_rate: Rate::new(1_000_000_000),
             fork_time_per_gib: SimDuration::from_millis(10),
             key_delay_overhead: SimDuration::ZERO,
+            allocator: super::repl_buffer::Allocator::Jemalloc,
             download_end_detect_max: SimDuration::ZERO,
         }
     }
