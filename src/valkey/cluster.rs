@@ -643,6 +643,16 @@ fn resolve_actions(
             }
             _ => None,
         };
+        let populate_ok = a.value.as_deref().is_some_and(|v| {
+            let nums: Vec<&str> = v.split_whitespace().collect();
+            nums.len() == 2 && nums.iter().all(|n| n.parse::<u64>().is_ok())
+        });
+        if a.kind == ActionKind::Populate && !populate_ok {
+            return Err(bad(
+                key("value"),
+                "populate needs value = \"<count> <value-size>\" (e.g. \"1000 100000\")",
+            ));
+        }
         if a.kind == ActionKind::ConfigSet && (a.key.is_none() || a.value.is_none()) {
             return Err(bad(key("key"), "config-set needs key and value"));
         }
@@ -728,7 +738,10 @@ fn resolve_actions(
                     _ => {}
                 }
                 if let Some(op) = &c.op
-                    && !matches!(op.as_str(), ">" | ">=" | "<" | "<=" | "==" | "!=")
+                    && !matches!(
+                        op.as_str(),
+                        ">" | ">=" | "<" | "<=" | "==" | "!=" | "increased"
+                    )
                 {
                     return Err(bad(
                         key("when.op"),

@@ -39,6 +39,8 @@ pub struct InfoSample {
     pub sync_partial_err: u64,
     /// `client_output_buffer_limit_disconnections`.
     pub client_output_buffer_limit_disconnections: u64,
+    /// `rdb_bgsave_in_progress`: a fork child is running.
+    pub rdb_bgsave_in_progress: bool,
     /// Replica: `master_link_status` is up.
     pub master_link_up: bool,
     /// Replica: `master_sync_in_progress`.

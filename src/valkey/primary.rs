@@ -670,7 +670,8 @@ impl Server {
         );
         self.log(ctx, Level::Notice, text);
         let keys = self.keys.max(0.0).round() as u64;
-        let rdb_bytes = self.dataset.rdb_bytes_for(keys);
+        let rdb_bytes = self.dataset.rdb_bytes_for(keys) + self.populated.1;
+        let keys = keys + self.populated.0;
         let rate = self.rdb_generation_rate(rdb_bytes, keys);
         let offset = self.offset_now();
         let pid = self.pid + 1 + self.primary.stats.sync_full as u32;
@@ -1519,6 +1520,7 @@ impl Server {
         s.sync_partial_ok = p.stats.sync_partial_ok;
         s.sync_partial_err = p.stats.sync_partial_err;
         s.client_output_buffer_limit_disconnections = p.stats.cob_disconnections;
+        s.rdb_bgsave_in_progress = p.child.is_some();
     }
 }
 

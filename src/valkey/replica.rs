@@ -136,8 +136,18 @@ impl Server {
     /// `REPLICAOF <node>` or `REPLICAOF NO ONE`.
     pub(crate) fn replicaof(&mut self, ctx: C<'_, '_>, target: Option<usize>) {
         self.drop_link(ctx);
+        let was_replica = self.replica.primary_node.is_some();
         self.replica.primary_node = target;
         if target.is_none() {
+            if was_replica {
+                // REPLICAOF NO ONE: the node becomes a primary with a new replication id
+                // (shiftReplicationId); a later REPLICAOF offers that id, which its old primary
+                // does not know, so the next sync is a full one.
+                self.replica.cached = None;
+                let old = self.replica.replid.map_or(0, |r| r.0);
+                self.replica.replid = Some(ReplId(old.rotate_left(13) ^ 0x5157_4A1D));
+                self.log(ctx, Level::Notice, "MASTER MODE enabled (user request from 'id=4 addr=127.0.0.1:0 laddr=127.0.0.1:0 fd=8 name= age=0 idle=0 flags=N db=9 cmd=replicaof user=default')".to_string());
+            }
             return;
         }
         if self.replica.replid.is_none() {

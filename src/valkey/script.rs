@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use rand::RngExt;
+
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
 use super::info::InfoSample;
@@ -29,13 +31,17 @@ pub struct Condition {
     /// An INFO field (a column of timeline.csv, e.g. `client_output_buffer_limit_disconnections`).
     #[serde(default)]
     pub info: Option<String>,
-    /// The comparison: `>`, `>=`, `<`, `<=`, `==`, `!=` (default `>=`).
+    /// The comparison: `>`, `>=`, `<`, `<=`, `==`, `!=` (default `>=`), or `increased`: the
+    /// field exceeds its value when the action was armed (`value` is ignored), like a test that
+    /// records a counter and waits for it to grow.
     #[serde(default)]
     pub op: Option<String>,
     /// The value compared with.
     #[serde(default)]
     pub value: Option<f64>,
-    /// How often an INFO condition is polled (default 100ms).
+    /// How often the condition is polled (default 100ms for INFO). For a log condition it is
+    /// the test's poll delay: the line is noticed a uniform random time within one poll after
+    /// it is written (default 0: at once).
     #[serde(default)]
     pub poll: Option<SimDuration>,
 }
@@ -66,6 +72,8 @@ pub enum ActionKind {
     StopLoad,
     /// `DEBUG pause-after-fork <value>` on `node` (value 1 or 0).
     PauseAfterFork,
+    /// `DEBUG POPULATE <count> <prefix> <size>` on `node` (value `"<count> <size>"`).
+    Populate,
     /// Record a named timestamp in the outcome record.
     Mark,
     /// Nothing but the wait: an assertion that the condition happens within the timeout.
@@ -97,6 +105,10 @@ pub struct ActionSpec {
     /// Fail the run if not triggered this long after arming.
     #[serde(default)]
     pub timeout: Option<SimDuration>,
+    /// Scheduling noise: a further delay drawn uniformly from `[0, jitter]` (the script's own
+    /// random stream) before the action acts — a test process's command latency.
+    #[serde(default)]
+    pub jitter: Option<SimDuration>,
     /// The node acted on.
     #[serde(default)]
     pub node: Option<String>,
@@ -143,10 +155,10 @@ pub(crate) struct Action {
 }
 
 /// Where an action is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum State {
     Waiting,
-    Armed { epoch: u64 },
+    Armed { epoch: u64, baseline: f64 },
     Done,
     Failed,
 }
@@ -172,6 +184,8 @@ pub enum ScriptTick {
     Poll(usize, u64),
     /// A timeout (action, epoch).
     Timeout(usize, u64),
+    /// A watched log line was noticed by the polling test (action, epoch).
+    Noticed(usize, u64),
 }
 
 impl Script {
@@ -199,23 +213,37 @@ impl Script {
             Msg::ScriptTick(ScriptTick::Timeout(i, e)) if self.armed(i, e) => self.time_out(i, ctx),
             Msg::LogMatched(token) => {
                 let (i, e) = ((token >> 32) as usize, token & 0xffff_ffff);
-                if self.armed(i, e) {
-                    self.triggered(i, ctx);
+                if !self.armed(i, e) {
+                    return;
                 }
+                // The test notices the line at its next poll.
+                let poll = self.actions[i].spec.when.as_ref().and_then(|c| c.poll);
+                match poll.map(SimDuration::as_nanos).filter(|&p| p > 0) {
+                    Some(p) => {
+                        let wait = ctx.rng().random_range(0..p);
+                        let msg = Msg::ScriptTick(ScriptTick::Noticed(i, e));
+                        ctx.schedule(msg, SimDuration::from_nanos(wait));
+                    }
+                    None => self.triggered(i, ctx),
+                }
+            }
+            Msg::ScriptTick(ScriptTick::Noticed(i, e)) if self.armed(i, e) => {
+                self.triggered(i, ctx)
             }
             _ => {}
         }
     }
 
     fn armed(&self, i: usize, epoch: u64) -> bool {
-        self.states.get(i) == Some(&State::Armed { epoch })
+        matches!(self.states.get(i), Some(State::Armed { epoch: e, .. }) if *e == epoch)
     }
 
     fn arm(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
         self.epoch += 1;
         let epoch = self.epoch & 0xffff_ffff;
-        self.states[i] = State::Armed { epoch };
         let a = self.actions[i].clone();
+        let baseline = self.current_value(&a, ctx).unwrap_or(0.0);
+        self.states[i] = State::Armed { epoch, baseline };
         let now = ctx.now();
         if let Some(timeout) = a.spec.timeout {
             ctx.schedule(Msg::ScriptTick(ScriptTick::Timeout(i, epoch)), timeout);
@@ -244,6 +272,9 @@ impl Script {
         let (Some(cond), Some(node)) = (&a.spec.when, a.watch_node) else {
             return;
         };
+        let State::Armed { baseline, .. } = self.states[i] else {
+            return;
+        };
         let world = ctx.env();
         let name = &world.nodes[node].name;
         let holds = world
@@ -251,33 +282,54 @@ impl Script {
             .iter()
             .rev()
             .find(|s| &s.node == name)
-            .is_some_and(|s| info_holds(s, cond));
+            .is_some_and(|s| info_holds(s, cond, baseline));
         if holds {
             self.triggered(i, ctx);
             return;
         }
         let every = cond.poll.unwrap_or(SimDuration::from_millis(100));
-        let State::Armed { epoch } = self.states[i] else {
+        let State::Armed { epoch, .. } = self.states[i] else {
             return;
         };
         ctx.schedule(Msg::ScriptTick(ScriptTick::Poll(i, epoch)), every);
     }
 
     fn triggered(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
-        let State::Armed { epoch } = self.states[i] else {
+        let State::Armed { epoch, baseline } = self.states[i] else {
             return;
         };
-        match self.actions[i].spec.delay {
+        let jitter = self.actions[i]
+            .spec
+            .jitter
+            .map(SimDuration::as_nanos)
+            .filter(|&j| j > 0)
+            .map_or(0, |j| ctx.rng().random_range(0..=j));
+        let delay = self.actions[i].spec.delay.unwrap_or(SimDuration::ZERO);
+        let delay = delay.checked_add(SimDuration::from_nanos(jitter));
+        match delay {
             Some(d) if d > SimDuration::ZERO => {
                 // Still armed; a timeout during the delay does not count: the wait succeeded.
                 self.epoch += 1;
                 let fire = self.epoch & 0xffff_ffff;
-                self.states[i] = State::Armed { epoch: fire };
+                self.states[i] = State::Armed {
+                    epoch: fire,
+                    baseline,
+                };
                 let _ = epoch;
                 ctx.schedule(Msg::ScriptTick(ScriptTick::Fire(i, fire)), d);
             }
             _ => self.act(i, ctx),
         }
+    }
+
+    /// The watched INFO field's latest value (for `increased`).
+    fn current_value(&self, a: &Action, ctx: &mut Ctx<'_, Msg, World>) -> Option<f64> {
+        let (cond, node) = (a.spec.when.as_ref()?, a.watch_node?);
+        let field = cond.info.as_deref()?;
+        let world = ctx.env();
+        let name = &world.nodes[node].name;
+        let sample = world.samples.iter().rev().find(|s| &s.node == name)?;
+        info_field(sample, field)
     }
 
     fn time_out(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
@@ -358,6 +410,13 @@ impl Script {
                     transport::rearm(ctx);
                 }
             }
+            ActionKind::Populate => {
+                let v = a.spec.value.clone().unwrap_or_default();
+                let mut it = v.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+                if let (Some(keys), Some(value_bytes)) = (it.next(), it.next()) {
+                    to_node(ctx, Control::Populate { keys, value_bytes });
+                }
+            }
             ActionKind::Mark | ActionKind::Expect => {}
         }
         for j in 0..self.actions.len() {
@@ -368,8 +427,8 @@ impl Script {
     }
 }
 
-/// Whether an INFO sample satisfies a condition.
-fn info_holds(s: &InfoSample, cond: &Condition) -> bool {
+/// Whether an INFO sample satisfies a condition (`baseline`: the value when armed).
+fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
     let Some(field) = cond.info.as_deref() else {
         return false;
     };
@@ -384,6 +443,7 @@ fn info_holds(s: &InfoSample, cond: &Condition) -> bool {
         "<=" => v <= target,
         "==" => v == target,
         "!=" => v != target,
+        "increased" => v > baseline,
         _ => false,
     }
 }

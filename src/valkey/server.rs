@@ -26,6 +26,8 @@ pub struct Server {
     pub(crate) dataset: DatasetSpec,
     /// Keys held now (a fraction accumulates from new-key writes).
     pub(crate) keys: f64,
+    /// Keys and RDB bytes added by `DEBUG POPULATE` (their own size, not the dataset's).
+    pub(crate) populated: (u64, u64),
     pub(crate) paused: bool,
     /// Messages that arrived while paused, replayed in order on resume.
     deferred: Vec<Msg>,
@@ -60,6 +62,7 @@ impl Server {
             perf,
             dataset,
             keys,
+            populated: (0, 0),
             paused: false,
             deferred: Vec::new(),
             pause_after_fork: false,
@@ -220,6 +223,15 @@ impl Server {
             Control::ReplicaOfNoOne => self.replicaof(ctx, None),
             Control::ConfigSet(key, value) => self.config_set(ctx, &key, &value),
             Control::PauseAfterFork(on) => self.pause_after_fork = on,
+            Control::Populate { keys, value_bytes } => {
+                // DEBUG POPULATE: new keys whose values compress like the dataset's.
+                let d = &self.dataset;
+                let per_key = d.per_key_overhead as f64
+                    + d.key_bytes as f64
+                    + value_bytes as f64 * d.compression_ratio;
+                self.populated.0 += keys;
+                self.populated.1 += (keys as f64 * per_key).round() as u64;
+            }
             Control::KillReplicationLinks => {
                 self.primary_kill_replicas(ctx);
                 self.replica_kill_link(ctx);

@@ -97,6 +97,13 @@ pub enum Control {
     KillReplicationLinks,
     /// Start or stop a load client.
     SetLoad(bool),
+    /// `DEBUG POPULATE <keys> <prefix> <value_bytes>`.
+    Populate {
+        /// Keys added.
+        keys: u64,
+        /// Size of each value.
+        value_bytes: u64,
+    },
 }
 
 impl Message for Msg {

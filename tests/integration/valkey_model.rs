@@ -224,6 +224,28 @@ fn psync_after_rdb_load_within_and_beyond_the_grace_period() {
     ));
 }
 
+/// The old form runs both tests on one pair: REPLICAOF NO ONE gives the replica a new
+/// replication id, so test 2's REPLICAOF is a full sync (the populated, slow RDB); the counter
+/// wait is relative to its value when armed (`op = "increased"`); the script reaches the end.
+#[test]
+fn old_form_runs_both_tests_back_to_back_on_one_pair() {
+    let r = run("valkey-test-cob-overrun-old.toml", &[]);
+    assert_test_passes(&r, "old form");
+    assert!(
+        r.record.marks.contains_key("t2-lack-of-backlog"),
+        "{:?}",
+        r.record.marks
+    );
+    assert!(r.record.cob_disconnections >= 2, "one overrun per test");
+    let primary = log_of(&r, "primary");
+    let mismatch = primary.matches("Replication ID mismatch").count();
+    assert!(
+        mismatch >= 2,
+        "test 2 starts with a full sync after REPLICAOF NO ONE"
+    );
+    assert!(log_of(&r, "replica").contains("MASTER MODE enabled"));
+}
+
 // ---------------------------------------------------------------- §7.3 / §10: partial after overflow
 
 /// Classic, hard limit below the backlog (clamped to it), overflow during the load (0.35 MB/s:
