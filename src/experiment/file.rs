@@ -7,14 +7,7 @@ use super::AxisSpec;
 use crate::engine::SimDuration;
 
 /// The outcome names of DESIGN.md "Outcome of a run", in its order.
-pub const OUTCOMES: &[&str] = &[
-    "clean_sync",
-    "overflow_partial_resync",
-    "overflow_full_resync",
-    "full_resync_loop",
-    "timeout",
-    "unfinished",
-];
+pub const OUTCOMES: &[&str] = &crate::valkey::Outcome::NAMES;
 
 /// A whole experiment file.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

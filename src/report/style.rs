@@ -31,14 +31,7 @@ pub const GREY: RGBColor = RGBColor(150, 150, 150);
 pub const LIGHT_GREY: RGBColor = RGBColor(225, 225, 225);
 
 /// The outcome classes of DESIGN.md ("Outcome of a run"), in the order legends list them.
-pub const OUTCOMES: [&str; 6] = [
-    "clean_sync",
-    "overflow_partial_resync",
-    "overflow_full_resync",
-    "full_resync_loop",
-    "timeout",
-    "unfinished",
-];
+pub const OUTCOMES: [&str; 6] = crate::valkey::Outcome::NAMES;
 
 /// The colour of an outcome class in every chart; grey for a name replsim does not know.
 ///

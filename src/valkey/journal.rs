@@ -169,16 +169,30 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in DESIGN.md's order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::CleanSync,
+        Outcome::OverflowPartialResync,
+        Outcome::OverflowFullResync,
+        Outcome::FullResyncLoop,
+        Outcome::Timeout,
+        Outcome::Unfinished,
+    ];
+
+    /// Their snake_case names, in the same order (the one list tables and legends use).
+    pub const NAMES: [&'static str; 6] = [
+        "clean_sync",
+        "overflow_partial_resync",
+        "overflow_full_resync",
+        "full_resync_loop",
+        "timeout",
+        "unfinished",
+    ];
+
     /// The snake_case name used in records and tables.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::CleanSync => "clean_sync",
-            Outcome::OverflowPartialResync => "overflow_partial_resync",
-            Outcome::OverflowFullResync => "overflow_full_resync",
-            Outcome::FullResyncLoop => "full_resync_loop",
-            Outcome::Timeout => "timeout",
-            Outcome::Unfinished => "unfinished",
-        }
+        let i = Outcome::ALL.iter().position(|&o| o == self).unwrap_or(0);
+        Outcome::NAMES[i]
     }
 }
 
