@@ -266,21 +266,23 @@ impl Server {
         if target > buf.offset() {
             buf.feed(target - buf.offset());
         }
+        // One snapshot per writing client: its reference follows what its socket accepted, its
+        // replica's resume offset what the replica has read.
         for i in 0..self.primary.clients.len() {
-            let (conn, start, id) = {
+            let (conn, start, id, replica) = {
                 let c = &self.primary.clients[i];
-                (c.conn, c.stream, c.id)
+                (c.conn, c.stream, c.id, c.replica)
             };
-            if let Some(start) = start {
-                let written = transport::level(ctx, conn, DOWN, Quantity::Written);
-                let queued = transport::level(ctx, conn, DOWN, Quantity::AppQueue);
-                let accepted = written
-                    .saturating_sub(start.written_base)
-                    .saturating_sub(queued);
-                if let Some(buf) = self.primary.buffer.as_mut() {
-                    buf.set_ref(id, (start.first_offset + accepted).min(buf.offset() + 1));
-                }
+            let Some(start) = start else { continue };
+            let Some(s) = transport::state(ctx, conn, DOWN) else {
+                continue;
+            };
+            let accepted = s.accepted.saturating_sub(start.written_base);
+            if let Some(buf) = self.primary.buffer.as_mut() {
+                buf.set_ref(id, (start.first_offset + accepted).min(buf.offset() + 1));
             }
+            let read = s.read.saturating_sub(start.written_base);
+            ctx.env().resume_offsets[replica] = Some(start.first_offset + read);
         }
         self.check_backlog_exhaustion(ctx);
     }
@@ -1401,15 +1403,6 @@ impl Server {
 
     /// Records the first time a replica's resume offset is no longer servable.
     fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
-        if self.primary.buffer.is_none() {
-            return;
-        }
-        for i in 0..self.primary.clients.len() {
-            if let Some(pos) = self.read_position(ctx, i) {
-                let replica = self.primary.clients[i].replica;
-                ctx.env().resume_offsets[replica] = Some(pos);
-            }
-        }
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };

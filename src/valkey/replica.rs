@@ -32,6 +32,12 @@ const IOBUF_BYTES: f64 = 16.0 * 1024.0;
 /// `processEventsWhileBlocked` runs at most four polling iterations.
 const READS_PER_EVENTS_CALL: f64 = 4.0;
 
+/// How long `bytes` take at `bytes_per_sec` (a load or an apply).
+fn time_for(bytes: u64, bytes_per_sec: u64) -> SimDuration {
+    let secs = bytes as f64 / bytes_per_sec.max(1) as f64;
+    SimDuration::from_secs_f64(secs).unwrap_or(SimDuration::MAX)
+}
+
 /// What the main channel is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MainPhase {
@@ -668,12 +674,9 @@ impl Server {
             return;
         };
         self.begin_blocking_load(ctx);
-        let secs = rdb.rdb_bytes as f64 / self.load_rate(rdb.rdb_bytes) as f64;
+        let took = time_for(rdb.rdb_bytes, self.load_rate(rdb.rdb_bytes));
         let attempt = self.replica.attempt;
-        ctx.schedule(
-            Msg::Timer(Timer::LoadDone(attempt)),
-            SimDuration::from_secs_f64(secs).unwrap_or(SimDuration::MAX),
-        );
+        ctx.schedule(Msg::Timer(Timer::LoadDone(attempt)), took);
     }
 
     /// Enter a blocking load: the cached primary is discarded, the main channel (dual) is read
@@ -841,12 +844,9 @@ impl Server {
             r.phase = RdbPhase::Applying;
             r.applying = bytes;
         }
-        let secs = bytes as f64 / self.perf.apply_rate.bytes_per_sec().max(1) as f64;
+        let took = time_for(bytes, self.perf.apply_rate.bytes_per_sec());
         let attempt = self.replica.attempt;
-        ctx.schedule(
-            Msg::Timer(Timer::ApplyDone(attempt)),
-            SimDuration::from_secs_f64(secs).unwrap_or(SimDuration::MAX),
-        );
+        ctx.schedule(Msg::Timer(Timer::ApplyDone(attempt)), took);
     }
 
     fn apply_done(&mut self, ctx: C<'_, '_>) {

@@ -8,7 +8,7 @@
 
 use crate::engine::{ActorId, Ctx, SimTime, TimerId};
 use crate::net::{
-    ConnId, ConnOptions, Dir, Production, Quantity, ReadMode, Side, Threshold, WatchId,
+    ConnId, ConnOptions, Dir, DirState, Production, Quantity, ReadMode, Side, Threshold, WatchId,
 };
 
 use super::proto::Proto;
@@ -178,10 +178,15 @@ pub(crate) fn watch(
 /// every handler re-checks the real condition before acting, so a stale firing is harmless.
 pub(crate) fn unwatch(_ctx: C<'_, '_>, _id: Option<WatchId>) {}
 
+/// Every counter and level of `dir` now, in one snapshot (`None` for a connection that is gone).
+pub(crate) fn state(ctx: C<'_, '_>, conn: ConnId, dir: Dir) -> Option<DirState> {
+    let now = ctx.now();
+    ctx.env().net.dir_state(now, conn, dir).ok()
+}
+
 /// A counter or level of `dir` now (0 for a connection that is gone).
 pub(crate) fn level(ctx: C<'_, '_>, conn: ConnId, dir: Dir, quantity: Quantity) -> u64 {
-    let now = ctx.now();
-    let Ok(s) = ctx.env().net.dir_state(now, conn, dir) else {
+    let Some(s) = state(ctx, conn, dir) else {
         return 0;
     };
     match quantity {
