@@ -54,4 +54,5 @@ pub mod report;
 pub mod scenario;
 pub mod staging;
 pub mod units;
+pub mod validate;
 pub mod valkey;

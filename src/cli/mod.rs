@@ -8,6 +8,7 @@ pub mod plot;
 pub mod replay;
 pub mod run;
 pub mod sweep;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +70,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
     Bench(bench::BenchArgs),
+    /// Run models on real valkey-server processes and in the simulator; print where they agree.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs the parsed command line.
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sweep(args) => sweep::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Validate(args) => validate::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions(args) => completions::run(args),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::CliError;
 use crate::scenario::ModelFile;
 use crate::staging::StagedDir;
-use crate::valkey::RunResult;
+use crate::valkey::{InfoSample, Journal, OutcomeRecord, RunResult};
 
 /// A run directory that appears whole or not at all (see [`crate::staging`]), with errors as
 /// [`CliError`]s.
@@ -31,9 +31,13 @@ impl OutputDir {
         self.0.path(name)
     }
 
-    /// Writes a whole file.
+    /// Writes a whole file (`name` may have folders: `case/sim/summary.json`).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), CliError> {
-        fs::write(self.path(name), bytes).map_err(|e| self.write_error(name, e))
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| self.write_error(name, e))?;
+        }
+        fs::write(path, bytes).map_err(|e| self.write_error(name, e))
     }
 
     /// A buffered writer for a file.
@@ -63,33 +67,56 @@ impl OutputDir {
 
 /// Writes everything a run produced.
 pub fn write_run(dir: &OutputDir, model: &ModelFile, result: &RunResult) -> Result<(), CliError> {
+    write_run_parts(
+        dir,
+        "",
+        model,
+        &result.record,
+        &result.journal,
+        &result.logs,
+        &result.samples,
+    )
+}
+
+/// Writes a run's files under `prefix` (empty, or a folder path ending in `/`): the layout of
+/// `replsim run`, for simulated and real runs alike.
+pub fn write_run_parts(
+    dir: &OutputDir,
+    prefix: &str,
+    model: &ModelFile,
+    record: &OutcomeRecord,
+    journal: &Journal,
+    logs: &[(String, String)],
+    samples: &[InfoSample],
+) -> Result<(), CliError> {
     let json = |v: &dyn erased::Json| v.to_json();
+    let at = |name: &str| format!("{prefix}{name}");
     // summary.json is byte-identical for the same model and seed on any machine; the wall time
     // (provenance) goes to run-info.json instead.
-    let mut summary = serde_json::to_value(&result.record).unwrap_or_default();
+    let mut summary = serde_json::to_value(record).unwrap_or_default();
     if let Some(map) = summary.as_object_mut() {
         map.remove("wall_seconds");
     }
-    dir.write("summary.json", json(&summary).as_bytes())?;
+    dir.write(&at("summary.json"), json(&summary).as_bytes())?;
     let info = serde_json::json!({
-        "wall_seconds": result.record.wall_seconds,
-        "events_per_sec": result.record.events as f64 / result.record.wall_seconds.max(1e-9),
+        "wall_seconds": record.wall_seconds,
+        "events_per_sec": record.events as f64 / record.wall_seconds.max(1e-9),
     });
-    dir.write("run-info.json", json(&info).as_bytes())?;
-    dir.write("journal.json", json(&result.journal).as_bytes())?;
-    dir.write("model.resolved.toml", model.to_toml().as_bytes())?;
-    for (node, log) in &result.logs {
-        dir.write(&format!("{node}.log"), log.as_bytes())?;
+    dir.write(&at("run-info.json"), json(&info).as_bytes())?;
+    dir.write(&at("journal.json"), json(journal).as_bytes())?;
+    dir.write(&at("model.resolved.toml"), model.to_toml().as_bytes())?;
+    for (node, log) in logs {
+        dir.write(&at(&format!("{node}.log")), log.as_bytes())?;
     }
     let mut csv = csv::Writer::from_writer(Vec::new());
-    for s in &result.samples {
+    for s in samples {
         csv.serialize(s)
             .map_err(|e| CliError::runtime(format!("cannot write timeline.csv: {e}")))?;
     }
     let bytes = csv
         .into_inner()
         .map_err(|e| CliError::runtime(format!("cannot write timeline.csv: {e}")))?;
-    dir.write("timeline.csv", &bytes)
+    dir.write(&at("timeline.csv"), &bytes)
 }
 
 mod erased {

@@ -103,6 +103,72 @@ pub struct OutcomeRecord {
     pub marks: std::collections::BTreeMap<String, f64>,
 }
 
+impl OutcomeRecord {
+    /// The record of a run from its journal and INFO samples (the primary's last sample gives
+    /// the counters, peaks come from every sample), with the watched replica `(index, name)`.
+    /// Provenance fields (seed, trace hash, event count, times, assertions, marks) are left
+    /// empty for the caller — the simulator and `replsim validate`'s real runs both use this.
+    pub fn reduce(
+        journal: &Journal,
+        samples: &[InfoSample],
+        primary: &str,
+        (replica, replica_name): (usize, &str),
+        in_sync_at_end: bool,
+    ) -> OutcomeRecord {
+        let class = journal.classify(EndState {
+            replica,
+            in_sync_at_end,
+        });
+        let of = |name: &str| {
+            let name = name.to_string();
+            samples.iter().filter(move |s| s.node == name)
+        };
+        let last_primary = of(primary).next_back().cloned().unwrap_or_default();
+        let journal_omem = journal
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                super::journal::Event::CobDisconnect { omem, .. } => Some(*omem),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        OutcomeRecord {
+            outcome: class.outcome,
+            first_limit: class.first_limit,
+            in_sync_at_end,
+            t_cob_overflow_s: class.t_cob_overflow_s,
+            t_backlog_exhausted_s: class.t_backlog_exhausted_s,
+            cob_before_backlog: class.cob_before_backlog,
+            full_syncs: last_primary.sync_full,
+            partial_syncs_ok: last_primary.sync_partial_ok,
+            partial_syncs_err: last_primary.sync_partial_err,
+            cob_disconnections: last_primary.client_output_buffer_limit_disconnections,
+            peak_cob_bytes: of(primary)
+                .map(|s| s.replica_omem.max(s.rdb_channel_omem))
+                .max()
+                .unwrap_or(0)
+                .max(journal_omem),
+            peak_backlog_bytes: of(primary)
+                .map(|s| s.repl_backlog_histlen)
+                .max()
+                .unwrap_or(0),
+            peak_replica_buffer_bytes: of(replica_name)
+                .map(|s| s.replicas_repl_buffer_size)
+                .max()
+                .unwrap_or(0),
+            seed: 0,
+            trace_hash: String::new(),
+            events: 0,
+            sim_seconds: 0.0,
+            wall_seconds: 0.0,
+            replsim_version: env!("CARGO_PKG_VERSION"),
+            assertions_failed: Vec::new(),
+            marks: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 /// Everything a run produced.
 #[derive(Debug)]
 pub struct RunResult {
@@ -130,7 +196,7 @@ pub struct Cluster {
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
 /// default socket buffers and flight can hold, so a healthy stream always qualifies).
-const CAUGHT_UP_BYTES: u64 = 8 << 20;
+pub const CAUGHT_UP_BYTES: u64 = 8 << 20;
 
 impl Cluster {
     /// Builds the simulation for `spec`.
@@ -304,62 +370,23 @@ impl Cluster {
         })?;
         let world = self.sim.env();
         let in_sync = self.in_sync_at_end(world);
-        let class = world.journal.classify(EndState {
-            replica: self.watched_replica,
-            in_sync_at_end: in_sync,
-        });
-        let (primary_name, replica_name) = (
+        let mut record = OutcomeRecord::reduce(
+            &world.journal,
+            &world.samples,
             &world.nodes[self.primary].name,
-            &world.nodes[self.watched_replica].name,
+            (
+                self.watched_replica,
+                &world.nodes[self.watched_replica].name,
+            ),
+            in_sync,
         );
-        let of = |name: &'_ String| {
-            let name = name.clone();
-            world.samples.iter().filter(move |s| s.node == name)
-        };
-        let last_primary = of(primary_name).next_back().cloned().unwrap_or_default();
-        let journal_omem = world
-            .journal
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                super::journal::Event::CobDisconnect { omem, .. } => Some(*omem),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let record = OutcomeRecord {
-            outcome: class.outcome,
-            first_limit: class.first_limit,
-            in_sync_at_end: in_sync,
-            t_cob_overflow_s: class.t_cob_overflow_s,
-            t_backlog_exhausted_s: class.t_backlog_exhausted_s,
-            cob_before_backlog: class.cob_before_backlog,
-            full_syncs: last_primary.sync_full,
-            partial_syncs_ok: last_primary.sync_partial_ok,
-            partial_syncs_err: last_primary.sync_partial_err,
-            cob_disconnections: last_primary.client_output_buffer_limit_disconnections,
-            peak_cob_bytes: of(primary_name)
-                .map(|s| s.replica_omem.max(s.rdb_channel_omem))
-                .max()
-                .unwrap_or(0)
-                .max(journal_omem),
-            peak_backlog_bytes: of(primary_name)
-                .map(|s| s.repl_backlog_histlen)
-                .max()
-                .unwrap_or(0),
-            peak_replica_buffer_bytes: of(replica_name)
-                .map(|s| s.replicas_repl_buffer_size)
-                .max()
-                .unwrap_or(0),
-            seed: self.options.seed,
-            trace_hash: stats.trace_hash.clone(),
-            events: stats.events,
-            sim_seconds: stats.end_time.as_secs_f64(),
-            wall_seconds: stats.wall_seconds,
-            replsim_version: env!("CARGO_PKG_VERSION"),
-            assertions_failed: world.assertions_failed.clone(),
-            marks: world.marks.clone(),
-        };
+        record.seed = self.options.seed;
+        record.trace_hash = stats.trace_hash.clone();
+        record.events = stats.events;
+        record.sim_seconds = stats.end_time.as_secs_f64();
+        record.wall_seconds = stats.wall_seconds;
+        record.assertions_failed = world.assertions_failed.clone();
+        record.marks = world.marks.clone();
         let world = self.sim.env_mut();
         let logs = (0..world.nodes.len())
             .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))

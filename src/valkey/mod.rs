@@ -19,7 +19,7 @@ mod workload;
 mod workload_client;
 mod world;
 
-pub use cluster::{BuildError, Cluster, OutcomeRecord, RunOptions, RunResult};
+pub use cluster::{BuildError, CAUGHT_UP_BYTES, Cluster, OutcomeRecord, RunOptions, RunResult};
 pub use config::{
     BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
 };
@@ -31,7 +31,9 @@ pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,
 };
-pub use script::{ActionKind, ActionSpec, Condition, Script, ScriptTick, info_field_names};
+pub use script::{
+    ActionKind, ActionSpec, Condition, Script, ScriptTick, compare, info_field, info_field_names,
+};
 pub use server::Server;
 pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
 pub use workload::{LoadPattern, LoadSchedule, PatternKind, Phase, SizeDist, WorkloadSpec};

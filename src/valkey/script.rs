@@ -429,27 +429,30 @@ impl Script {
 
 /// Whether an INFO sample satisfies a condition (`baseline`: the value when armed).
 fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
-    let Some(field) = cond.info.as_deref() else {
-        return false;
-    };
-    let Some(v) = info_field(s, field) else {
-        return false;
-    };
+    cond.info
+        .as_deref()
+        .and_then(|field| info_field(s, field))
+        .is_some_and(|v| compare(cond, v, baseline))
+}
+
+/// Whether `value` satisfies the condition's comparison (`baseline`: the value when armed, for
+/// `increased`).
+pub fn compare(cond: &Condition, value: f64, baseline: f64) -> bool {
     let target = cond.value.unwrap_or(0.0);
     match cond.op.as_deref().unwrap_or(">=") {
-        ">" => v > target,
-        ">=" => v >= target,
-        "<" => v < target,
-        "<=" => v <= target,
-        "==" => v == target,
-        "!=" => v != target,
-        "increased" => v > baseline,
+        ">" => value > target,
+        ">=" => value >= target,
+        "<" => value < target,
+        "<=" => value <= target,
+        "==" => value == target,
+        "!=" => value != target,
+        "increased" => value > baseline,
         _ => false,
     }
 }
 
 /// The numeric value of an INFO field by its `timeline.csv` name.
-pub(crate) fn info_field(s: &InfoSample, field: &str) -> Option<f64> {
+pub fn info_field(s: &InfoSample, field: &str) -> Option<f64> {
     let value = serde_json::to_value(s).ok()?;
     match value.get(field)? {
         serde_json::Value::Number(n) => n.as_f64(),

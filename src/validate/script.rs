@@ -1,0 +1,287 @@
+//! The model's action script played against real servers: the same triggers (`at`, `after`,
+//! `when` a log line or an INFO comparison), `delay` and `timeout` as the simulator's
+//! [`crate::valkey::Script`], acting with real commands and signals.
+//!
+//! Differences, on purpose: `jitter` is ignored (the real machine brings its own scheduling
+//! noise), a log condition's `poll` is ignored (lines are seen within the harness's 2 ms loop),
+//! and `link-down` / `link-up` cannot be played on loopback (refused before the run starts).
+
+use std::time::Duration;
+
+use crate::engine::SimDuration;
+use crate::valkey::{ActionKind, ActionSpec, InfoSample, compare, glob_match, info_field};
+
+/// What the script asks the harness to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// SIGSTOP or SIGCONT a node.
+    Pause(usize, bool),
+    /// `CONFIG SET key value`.
+    ConfigSet(usize, String, String),
+    /// `REPLICAOF` the target node.
+    Replicaof(usize, usize),
+    /// `REPLICAOF NO ONE`.
+    ReplicaofNoOne(usize),
+    /// Kill the node's replication connections.
+    KillConnection(usize),
+    /// `DEBUG pause-after-fork 0|1`.
+    PauseAfterFork(usize, bool),
+    /// `DEBUG POPULATE count prefix size`.
+    Populate(usize, u64, u64),
+    /// Enable or disable a write load (by index).
+    SetLoad(usize, bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    Waiting,
+    Armed {
+        since: Duration,
+        baseline: f64,
+        next_poll: Duration,
+    },
+    Triggered {
+        act_at: Duration,
+    },
+    Done,
+    Failed,
+}
+
+/// The script runner for a real run.
+#[derive(Debug)]
+pub struct RealScript {
+    specs: Vec<ActionSpec>,
+    labels: Vec<String>,
+    after: Vec<Option<usize>>,
+    states: Vec<State>,
+    nodes: Vec<String>,
+    loads: Vec<String>,
+    /// Named timestamps (seconds since t0).
+    pub marks: std::collections::BTreeMap<String, f64>,
+    /// Waits that timed out.
+    pub assertions_failed: Vec<String>,
+}
+
+/// Access to the live servers the script needs each tick.
+pub trait Probe {
+    /// A fresh INFO sample of `node` (None if it does not answer now).
+    fn info(&mut self, node: usize) -> Option<InfoSample>;
+}
+
+impl RealScript {
+    /// Resolves names; `nodes` and `loads` are the model's node and workload names.
+    pub fn new(specs: &[ActionSpec], nodes: &[String], loads: &[String]) -> Result<Self, String> {
+        let labels: Vec<String> = specs.iter().enumerate().map(|(i, a)| a.label(i)).collect();
+        let mut after = Vec::new();
+        for (i, a) in specs.iter().enumerate() {
+            if matches!(a.kind, ActionKind::LinkDown | ActionKind::LinkUp) {
+                return Err(format!(
+                    "actions[{i}] ({}): link-down/link-up cannot be played against real servers on loopback",
+                    labels[i]
+                ));
+            }
+            after.push(match &a.after {
+                Some(name) => Some(
+                    labels
+                        .iter()
+                        .position(|l| l == name)
+                        .ok_or_else(|| format!("actions[{i}].after: no action named {name:?}"))?,
+                ),
+                None => None,
+            });
+        }
+        Ok(RealScript {
+            specs: specs.to_vec(),
+            labels,
+            after,
+            states: vec![State::Waiting; specs.len()],
+            nodes: nodes.to_vec(),
+            loads: loads.to_vec(),
+            marks: Default::default(),
+            assertions_failed: Vec::new(),
+        })
+    }
+
+    fn node(&self, name: Option<&String>) -> Option<usize> {
+        name.and_then(|n| self.nodes.iter().position(|x| x == n))
+    }
+
+    /// Arms the actions that wait for no other.
+    pub fn start(&mut self, now: Duration, probe: &mut dyn Probe) {
+        for i in 0..self.specs.len() {
+            if self.after[i].is_none() {
+                self.arm(i, now, probe);
+            }
+        }
+    }
+
+    fn arm(&mut self, i: usize, now: Duration, probe: &mut dyn Probe) {
+        let baseline = self.specs[i]
+            .when
+            .as_ref()
+            .and_then(|c| {
+                let field = c.info.as_deref()?;
+                let node = self.node(Some(&c.node))?;
+                info_field(&probe.info(node)?, field)
+            })
+            .unwrap_or(0.0);
+        self.states[i] = State::Armed {
+            since: now,
+            baseline,
+            next_poll: now,
+        };
+    }
+
+    /// One step: `lines` are the log lines seen since the last step, as (node, text). Returns
+    /// what to do now.
+    pub fn tick(
+        &mut self,
+        now: Duration,
+        lines: &[(usize, String)],
+        probe: &mut dyn Probe,
+    ) -> Vec<Command> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.specs.len() {
+            match self.states[i] {
+                State::Armed {
+                    since,
+                    baseline,
+                    next_poll,
+                } => {
+                    if let Some(act_at) =
+                        self.trigger(i, now, since, baseline, next_poll, lines, probe)
+                    {
+                        self.states[i] = State::Triggered { act_at };
+                        continue;
+                    }
+                    let timeout = self.specs[i].timeout.map(to_std);
+                    if timeout.is_some_and(|t| now >= since + t) {
+                        self.fail(i, now);
+                    }
+                }
+                State::Triggered { act_at } if now >= act_at => {
+                    self.act(i, now, &mut out, probe);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn trigger(
+        &mut self,
+        i: usize,
+        now: Duration,
+        since: Duration,
+        baseline: f64,
+        next_poll: Duration,
+        lines: &[(usize, String)],
+        probe: &mut dyn Probe,
+    ) -> Option<Duration> {
+        let spec = &self.specs[i];
+        let delay = spec.delay.map(to_std).unwrap_or_default();
+        if let Some(at) = spec.at {
+            return (now >= to_std(at)).then_some(now + delay);
+        }
+        let Some(cond) = &spec.when else {
+            return Some(now + delay);
+        };
+        let node = self.node(Some(&cond.node))?;
+        if let Some(pattern) = &cond.log {
+            let seen = lines
+                .iter()
+                .any(|(n, text)| *n == node && glob_match(pattern, text));
+            return seen.then_some(now + delay);
+        }
+        if now < next_poll {
+            return None;
+        }
+        let every = cond.poll.map_or(Duration::from_millis(100), to_std);
+        self.states[i] = State::Armed {
+            since,
+            baseline,
+            next_poll: now + every,
+        };
+        let field = cond.info.as_deref()?;
+        let value = info_field(&probe.info(node)?, field)?;
+        compare(cond, value, baseline).then_some(now + delay)
+    }
+
+    fn fail(&mut self, i: usize, now: Duration) {
+        self.states[i] = State::Failed;
+        let spec = &self.specs[i];
+        let what = match &spec.when {
+            Some(c) if c.log.is_some() => format!(
+                "log line \"{}\" on {}",
+                c.log.clone().unwrap_or_default(),
+                c.node
+            ),
+            Some(c) => format!(
+                "{} {} {} on {}",
+                c.info.clone().unwrap_or_default(),
+                c.op.clone().unwrap_or_else(|| ">=".into()),
+                c.value.unwrap_or(0.0),
+                c.node
+            ),
+            None => "its trigger".to_string(),
+        };
+        let timeout = spec.timeout.unwrap_or(SimDuration::ZERO);
+        self.assertions_failed.push(format!(
+            "{}: timed out after {timeout} waiting for {what}",
+            self.labels[i]
+        ));
+        self.marks
+            .insert(format!("{}:timeout", self.labels[i]), now.as_secs_f64());
+    }
+
+    fn act(&mut self, i: usize, now: Duration, out: &mut Vec<Command>, probe: &mut dyn Probe) {
+        self.states[i] = State::Done;
+        self.marks.insert(self.labels[i].clone(), now.as_secs_f64());
+        let spec = self.specs[i].clone();
+        let node = self.node(spec.node.as_ref());
+        let load = spec
+            .load
+            .as_ref()
+            .and_then(|l| self.loads.iter().position(|x| x == l));
+        let value = spec.value.clone().unwrap_or_default();
+        let on = matches!(value.as_str(), "1" | "yes" | "true");
+        let command = match (spec.kind, node) {
+            (ActionKind::Pause, Some(n)) => Some(Command::Pause(n, true)),
+            (ActionKind::Resume, Some(n)) => Some(Command::Pause(n, false)),
+            (ActionKind::ConfigSet, Some(n)) => Some(Command::ConfigSet(
+                n,
+                spec.key.clone().unwrap_or_default(),
+                value,
+            )),
+            (ActionKind::Replicaof, Some(n)) => self
+                .node(spec.target.as_ref())
+                .map(|t| Command::Replicaof(n, t)),
+            (ActionKind::ReplicaofNoOne, Some(n)) => Some(Command::ReplicaofNoOne(n)),
+            (ActionKind::KillConnection, Some(n)) => Some(Command::KillConnection(n)),
+            (ActionKind::PauseAfterFork, Some(n)) => Some(Command::PauseAfterFork(n, on)),
+            (ActionKind::Populate, Some(n)) => {
+                let mut it = value.split_whitespace().filter_map(|w| w.parse().ok());
+                match (it.next(), it.next()) {
+                    (Some(keys), Some(size)) => Some(Command::Populate(n, keys, size)),
+                    _ => None,
+                }
+            }
+            (ActionKind::StartLoad, _) => load.map(|l| Command::SetLoad(l, true)),
+            (ActionKind::StopLoad, _) => load.map(|l| Command::SetLoad(l, false)),
+            _ => None,
+        };
+        out.extend(command);
+        for j in 0..self.specs.len() {
+            if self.after[j] == Some(i) && self.states[j] == State::Waiting {
+                self.arm(j, now, probe);
+            }
+        }
+    }
+}
+
+fn to_std(d: SimDuration) -> Duration {
+    Duration::from_nanos(d.as_nanos())
+}
