@@ -125,10 +125,15 @@ impl RealScript {
                 info_field(&probe.info(node)?, field)
             })
             .unwrap_or(0.0);
+        let first = self.specs[i]
+            .when
+            .as_ref()
+            .and_then(|c| c.first_poll)
+            .map_or(Duration::ZERO, to_std);
         self.states[i] = State::Armed {
             since: now,
             baseline,
-            next_poll: now,
+            next_poll: now + first,
         };
     }
 

@@ -749,14 +749,15 @@ impl Server {
         }
         self.primary.child = Some(child);
         if self.pause_after_fork {
-            self.pause(ctx);
+            self.pause_self(ctx);
         }
     }
 
-    /// The child's RDB bytes per second: `S / (S/G + keys · per-key delay)`.
+    /// The child's RDB bytes per second: `S / (S/G + keys · (per-key cost + per-key delay))`.
     fn rdb_generation_rate(&self, rdb_bytes: u64, keys: u64) -> u64 {
         let base = self.perf.rdb_save_rate.bytes_per_sec().max(1) as f64;
-        let per_key_ns = self.cfg.rdb_key_save_delay.mean_ns_per_key()
+        let per_key_ns = self.perf.rdb_save_per_key.as_nanos() as f64
+            + self.cfg.rdb_key_save_delay.mean_ns_per_key()
             + if self.cfg.rdb_key_save_delay.0 != 0 {
                 self.perf.key_delay_overhead.as_nanos() as f64
             } else {

@@ -269,6 +269,13 @@ impl ReplBuffer {
         (tail - self.block_of(next) + 1) * (self.block_bytes + BLOCK_OVERHEAD_BYTES)
     }
 
+    /// The trim `beforeSleep` runs on every event-loop iteration (`10 ×
+    /// REPL_BACKLOG_TRIM_BLOCKS_PER_CALL` blocks, oldest first): what shrinks a backlog that
+    /// grew past K while a replica pinned it, soon after the pin goes, even with no writes.
+    pub fn before_sleep(&mut self) {
+        self.trim(10 * TRIM_BLOCKS_PER_CALL);
+    }
+
     /// One call of `incrementalTrimReplicationBacklog` with a budget of `max_blocks`.
     fn trim(&mut self, max_blocks: u64) {
         let Some(tail) = self.tail() else {

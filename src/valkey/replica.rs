@@ -347,7 +347,7 @@ impl Server {
                     // dualChannelReplMainConnSendPsync: DEBUG pause-after-fork stops the replica
                     // right before it sends the main-channel PSYNC.
                     self.replica.psync_on_resume = true;
-                    self.pause(ctx);
+                    self.pause_self(ctx);
                     return;
                 }
                 self.send_dual_psync(ctx);
@@ -586,12 +586,14 @@ impl Server {
         (rdb_bytes.saturating_sub(200) as f64 / per_key).round() as u64
     }
 
-    /// The load rate `L` with `key-load-delay` folded in: `S / (S/L + keys · delay)`.
+    /// The load rate `L` with the per-key cost and `key-load-delay` folded in:
+    /// `S / (S/L + keys · (per-key cost + delay))`.
     fn load_rate(&self, rdb_bytes: u64) -> u64 {
         let base = self.perf.rdb_load_rate.bytes_per_sec().max(1) as f64;
         let keys = self.keys_in(rdb_bytes) as f64;
         let delay = &self.cfg.key_load_delay;
-        let per_key_ns = delay.mean_ns_per_key()
+        let per_key_ns = self.perf.rdb_load_per_key.as_nanos() as f64
+            + delay.mean_ns_per_key()
             + if delay.0 != 0 {
                 self.perf.key_delay_overhead.as_nanos() as f64
             } else {
@@ -656,10 +658,11 @@ impl Server {
         }
         rdb.phase = RdbPhase::Noticing;
         let max = self.perf.download_end_detect_max.as_nanos();
+        let min = self.perf.download_end_detect_min.as_nanos().min(max);
         let gap = if max == 0 {
             0
         } else {
-            ctx.rng().random_range(0..=max)
+            ctx.rng().random_range(min..=max)
         };
         let attempt = self.replica.attempt;
         ctx.schedule(

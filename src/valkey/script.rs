@@ -44,6 +44,12 @@ pub struct Condition {
     /// it is written (default 0: at once).
     #[serde(default)]
     pub poll: Option<SimDuration>,
+    /// INFO conditions: how long after arming the first check comes (default 0: at once, like
+    /// `wait_for_condition`). The value for `increased` is read at arming, so a test that reads
+    /// a counter, sends a command and then starts polling is `first-poll` = that command's
+    /// latency.
+    #[serde(default)]
+    pub first_poll: Option<SimDuration>,
 }
 
 /// What an action does.
@@ -180,8 +186,12 @@ pub enum ScriptTick {
     Start,
     /// An `at` time, or the end of a `delay`: act now (action, epoch).
     Fire(usize, u64),
-    /// Poll an INFO condition (action, epoch).
+    /// Poll an INFO condition (action, epoch): asks the node for a fresh sample, then reads it.
     Poll(usize, u64),
+    /// Read the fresh sample a poll asked for (action, epoch).
+    PollRead(usize, u64),
+    /// Read the fresh sample taken at arming, for `increased` (action, epoch).
+    Baseline(usize, u64),
     /// A timeout (action, epoch).
     Timeout(usize, u64),
     /// A watched log line was noticed by the polling test (action, epoch).
@@ -209,7 +219,13 @@ impl Script {
                 }
             }
             Msg::ScriptTick(ScriptTick::Fire(i, e)) if self.armed(i, e) => self.act(i, ctx),
-            Msg::ScriptTick(ScriptTick::Poll(i, e)) if self.armed(i, e) => self.poll(i, ctx),
+            Msg::ScriptTick(ScriptTick::Poll(i, e)) if self.armed(i, e) => {
+                self.request_sample(i, ctx, ScriptTick::PollRead(i, e))
+            }
+            Msg::ScriptTick(ScriptTick::PollRead(i, e)) if self.armed(i, e) => self.poll(i, ctx),
+            Msg::ScriptTick(ScriptTick::Baseline(i, e)) if self.armed(i, e) => {
+                self.baseline(i, e, ctx)
+            }
             Msg::ScriptTick(ScriptTick::Timeout(i, e)) if self.armed(i, e) => self.time_out(i, ctx),
             Msg::LogMatched(token) => {
                 let (i, e) = ((token >> 32) as usize, token & 0xffff_ffff);
@@ -242,8 +258,10 @@ impl Script {
         self.epoch += 1;
         let epoch = self.epoch & 0xffff_ffff;
         let a = self.actions[i].clone();
-        let baseline = self.current_value(&a, ctx).unwrap_or(0.0);
-        self.states[i] = State::Armed { epoch, baseline };
+        self.states[i] = State::Armed {
+            epoch,
+            baseline: 0.0,
+        };
         let now = ctx.now();
         if let Some(timeout) = a.spec.timeout {
             ctx.schedule(Msg::ScriptTick(ScriptTick::Timeout(i, epoch)), timeout);
@@ -262,9 +280,33 @@ impl Script {
                 let pattern = cond.log.clone().unwrap_or_default();
                 world.logs.watch(node, &pattern, false, token);
             }
-            (Some(_), Some(_)) => self.poll(i, ctx),
+            (Some(_), Some(_)) => self.request_sample(i, ctx, ScriptTick::Baseline(i, epoch)),
             _ => self.triggered(i, ctx),
         }
+    }
+
+    /// Asks the watched node for an INFO sample now, then reads it with `then` at the same
+    /// instant (the node's sample is queued first, so it is there): a test's INFO call sees the
+    /// server's state at that moment, not the last periodic sample.
+    fn request_sample(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>, then: ScriptTick) {
+        if let Some(node) = self.actions[i].watch_node {
+            ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
+        }
+        ctx.schedule(Msg::ScriptTick(then), SimDuration::ZERO);
+    }
+
+    /// The value at arming (for `increased`), then the first poll after `first-poll`.
+    fn baseline(&mut self, i: usize, epoch: u64, ctx: &mut Ctx<'_, Msg, World>) {
+        let a = self.actions[i].clone();
+        let baseline = self.current_value(&a, ctx).unwrap_or(0.0);
+        self.states[i] = State::Armed { epoch, baseline };
+        let first = a
+            .spec
+            .when
+            .as_ref()
+            .and_then(|c| c.first_poll)
+            .unwrap_or(SimDuration::ZERO);
+        ctx.schedule(Msg::ScriptTick(ScriptTick::Poll(i, epoch)), first);
     }
 
     fn poll(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {

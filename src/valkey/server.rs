@@ -180,6 +180,10 @@ impl Server {
             Msg::Control(c) => self.on_control(c, ctx),
             Msg::NetWake | Msg::LoadTick | Msg::LogMatched(_) | Msg::ScriptTick(_) => {}
         }
+        // Every handled event is an event-loop iteration, and `beforeSleep` follows it.
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.before_sleep();
+        }
     }
 
     fn on_net(&mut self, n: Notification, ctx: C<'_, '_>) {
@@ -238,6 +242,12 @@ impl Server {
             }
             Control::SetLoad(_) => {}
         }
+    }
+
+    /// `DEBUG pause-after-fork`'s self-stop (`debugPauseProcess`): logs, then SIGSTOP.
+    pub(crate) fn pause_self(&mut self, ctx: C<'_, '_>) {
+        self.log(ctx, Level::Notice, "Process is about to stop.".to_string());
+        self.pause(ctx);
     }
 
     /// SIGSTOP: stop reading every socket; timers and messages wait.
