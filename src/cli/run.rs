@@ -12,7 +12,7 @@ use crate::valkey::{Cluster, RunResult};
 /// Arguments of `replsim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
+    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 7 --bundle flaky.json\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
 )]
 pub struct RunArgs {
     /// The model file (models/*.toml).
@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// Also write every processed event to trace.jsonl.
     #[arg(long)]
     pub trace: bool,
+    /// Also write a repro bundle of this run to FILE (for a bug report; `replsim replay FILE`
+    /// re-runs it and checks the trace hash).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
 }
 
 /// Runs one model.
@@ -67,6 +71,12 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::runtime(format!("simulation failed: {e}")))?;
     write_run(&staging, &model, &result)?;
     staging.commit()?;
+    if let Some(path) = &args.bundle {
+        let bundle = crate::experiment::Bundle::of_single_run(&model, &args.set, &result.record);
+        std::fs::write(path, bundle.to_json()).map_err(|e| {
+            CliError::runtime(format!("cannot write the bundle {}: {e}", path.display()))
+        })?;
+    }
     if let Err(e) = crate::report::draw_run(&out_dir) {
         eprintln!("replsim: warning: charts not drawn: {e}");
     }
@@ -110,6 +120,16 @@ fn print_summary(args: &RunArgs, name: &str, out: &Path, result: &RunResult) {
             .map_or("-".to_string(), |b| b.to_string())
     );
     println!("  in sync at end        {}", r.in_sync_at_end);
+    if !r.marks.is_empty() || !r.assertions_failed.is_empty() {
+        if r.passed {
+            println!("  scripted test         passed");
+        } else {
+            println!("  scripted test         FAILED");
+            for a in &r.assertions_failed {
+                println!("    {a}");
+            }
+        }
+    }
     println!(
         "  full syncs {}, partial ok {}, partial err {}, COB disconnections {}",
         r.full_syncs, r.partial_syncs_ok, r.partial_syncs_err, r.cob_disconnections

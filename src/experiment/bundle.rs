@@ -57,6 +57,23 @@ impl Bundle {
         }
     }
 
+    /// The bundle of a single `replsim run` (experiment `run`, indices 0), with the `--set`
+    /// arguments it was given.
+    pub fn of_single_run(model: &ModelFile, sets: &[String], record: &OutcomeRecord) -> Bundle {
+        Bundle {
+            replsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            experiment: "run".to_string(),
+            run: 0,
+            point: 0,
+            rep: 0,
+            overrides: sets.iter().map(|s| format!("--set '{s}'")).collect(),
+            seed: model.model.seed,
+            outcome: record.outcome.as_str().to_string(),
+            trace_hash: record.trace_hash.clone(),
+            model: model.to_toml(),
+        }
+    }
+
     /// The file name of a run's bundle.
     pub fn file_name(run: u64) -> String {
         format!("run-{run}.json")

@@ -25,6 +25,8 @@ pub(crate) struct CellStats {
     pub n: usize,
     /// Runs with `cob_before_backlog = true`.
     pub cob_first: usize,
+    /// Runs whose scripted test passed.
+    pub passed: usize,
 }
 
 impl CellStats {
@@ -40,10 +42,19 @@ impl CellStats {
 
     /// The fraction of runs in which the COB overflowed before the backlog ran out.
     pub fn p_cob_first(&self) -> f64 {
+        self.fraction(self.cob_first)
+    }
+
+    /// The fraction of runs whose scripted test passed.
+    pub fn p_passed(&self) -> f64 {
+        self.fraction(self.passed)
+    }
+
+    fn fraction(&self, k: usize) -> f64 {
         if self.n == 0 {
             f64::NAN
         } else {
-            self.cob_first as f64 / self.n as f64
+            k as f64 / self.n as f64
         }
     }
 }
@@ -86,6 +97,7 @@ impl PhaseData {
             *cell.counts.entry(outcome.to_string()).or_default() += 1;
             cell.n += 1;
             cell.cob_first += usize::from(row.bool("cob_before_backlog") == Some(true));
+            cell.passed += usize::from(row.bool("passed") != Some(false));
         }
         if cells.is_empty() {
             return Err("no phase diagram: no row has values for both axes".into());
@@ -113,6 +125,8 @@ pub(crate) enum Colouring {
     Outcome,
     /// The fraction of seeds with `cob_before_backlog`.
     CobFirst,
+    /// The fraction of seeds whose scripted test passed.
+    Passed,
 }
 
 /// A phase diagram ready to draw.
@@ -217,6 +231,10 @@ impl PhaseChart<'_> {
                 let p = cell.p_cob_first();
                 (style::probability_colour(p), format::sig3(p))
             }
+            Colouring::Passed => {
+                let p = cell.p_passed();
+                (style::probability_colour(p), format::sig3(p))
+            }
         }
     }
 
@@ -245,6 +263,7 @@ impl PhaseChart<'_> {
             Colouring::CobFirst => {
                 "Fraction of seeds where the COB overflowed before the backlog ran out"
             }
+            Colouring::Passed => "Fraction of seeds where the scripted test passed",
         };
         match self.overlay {
             Overlay::Curve { label, .. } => entries.push(Entry {
@@ -255,7 +274,7 @@ impl PhaseChart<'_> {
             Overlay::Skipped(why) => notes.push(format!("No closed-form overlay: {why}")),
         }
         let mut y = legend::draw(area, heading, &entries, &[], 16)?;
-        if self.colouring == Colouring::CobFirst {
+        if self.colouring != Colouring::Outcome {
             y = draw_colour_bar(area, y)?;
         }
         legend::draw(area, "", &[], &notes, y + 6)?;
@@ -315,8 +334,10 @@ mod tests {
             ]),
             n: 5,
             cob_first: 2,
+            passed: 4,
         };
         assert_eq!(cell.dominant(), ("clean_sync", 2));
         assert!((cell.p_cob_first() - 0.4).abs() < 1e-12);
+        assert!((cell.p_passed() - 0.8).abs() < 1e-12);
     }
 }

@@ -93,6 +93,7 @@ impl ProbabilityData {
             .map(|o| (o.to_string(), vec![0; n]))
             .collect();
         let mut cob_first = vec![0u64; n];
+        let mut passed = vec![0u64; n];
         for row in &table.rows {
             let (Some(i), Some(outcome)) = (
                 row.get(&axis.path).and_then(|v| axis.index_of(v)),
@@ -102,6 +103,7 @@ impl ProbabilityData {
             };
             trials[i] += 1;
             cob_first[i] += u64::from(row.bool("cob_before_backlog") == Some(true));
+            passed[i] += u64::from(row.bool("passed") != Some(false));
             match outcome_counts.iter_mut().find(|(o, _)| o == outcome) {
                 Some((_, c)) => c[i] += 1,
                 None => {
@@ -125,6 +127,13 @@ impl ProbabilityData {
                 label: "P(cob_before_backlog): COB overflowed before the backlog ran out".into(),
                 colour: style::BLACK,
                 points: estimates(&cob_first, &trials),
+            });
+        }
+        if super::sweep::has_script(table) {
+            series.push(ProbSeries {
+                label: "P(passed): the scripted test passed".into(),
+                colour: style::PASSED,
+                points: estimates(&passed, &trials),
             });
         }
         Ok(ProbabilityData {

@@ -25,6 +25,8 @@ pub const BLUE: RGBColor = RGBColor(0, 114, 178);
 pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 /// Okabe–Ito reddish purple.
 pub const REDDISH_PURPLE: RGBColor = RGBColor(204, 121, 167);
+/// The probability that a scripted test passed (Okabe–Ito blue, unused by the outcomes).
+pub const PASSED: RGBColor = BLUE;
 /// A neutral grey for "no information" (unfinished runs, event markers).
 pub const GREY: RGBColor = RGBColor(150, 150, 150);
 /// A light grey for grid lines and shaded areas.

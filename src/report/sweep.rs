@@ -116,14 +116,22 @@ impl Sweep {
         let overlay = boundary::overlay(self.exp.base_model.as_ref(), &data.x, &data.y);
         let subtitle = self.fixed(&[x, y]);
         let mut sections = Vec::new();
-        for (colouring, stem, what) in [
+        let mut colourings = vec![
             (Colouring::Outcome, "phase-outcome", "outcome"),
             (
                 Colouring::CobFirst,
                 "phase-cob-first",
                 "P(COB overflow before backlog runs out)",
             ),
-        ] {
+        ];
+        if has_script(&self.table) {
+            colourings.push((
+                Colouring::Passed,
+                "phase-passed",
+                "P(the scripted test passed)",
+            ));
+        }
+        for (colouring, stem, what) in colourings {
             if colouring == Colouring::CobFirst && !self.table.has("cob_before_backlog") {
                 sections.push(note_section(
                     format!("Phase diagram: {what}"),
@@ -337,4 +345,12 @@ fn counts_table(table: &ResultTable, column: &str, swatches: bool) -> String {
         })
         .collect();
     html::table(&[column, "runs", "share"], &rows)
+}
+
+/// Whether the runs played an action script (some row has marks), so `passed` means something.
+pub(crate) fn has_script(table: &ResultTable) -> bool {
+    table
+        .rows
+        .iter()
+        .any(|r| r.get("marks").is_some_and(|m| !m.is_empty() && m != "{}"))
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Override, ScenarioError, apply_overrides};
 use crate::engine::SimDuration;
+use crate::units::Rate;
 use crate::valkey::{
     ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec,
 };
@@ -30,6 +31,14 @@ pub struct ModelMeta {
     /// Event budget (default 50 000 000).
     #[serde(default = "default_budget")]
     pub max_events: u64,
+    /// How much slower than the machine the perf values describe everything runs (default 1):
+    /// a loaded CI runner, or valgrind (PR #904's 10–50×). See [`ModelFile::cluster`].
+    #[serde(default = "one_f64")]
+    pub slowdown: f64,
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 fn one() -> u64 {
@@ -64,14 +73,45 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// The system part.
+    /// The system part, with `model.slowdown` applied: every node's CPU work takes that many
+    /// times longer (save, load, apply and disk rates divided; per-key costs, the key-delay
+    /// overhead, fork and handshake times multiplied) and so does the test process's own work
+    /// (each action's `delay`, `jitter` and `first-poll`). Not scaled: configured sleeps
+    /// (`rdb-key-save-delay`, poll intervals, timeouts, the 1 Hz download poll), the network,
+    /// and the write loads' rates (an axis of their own).
     pub fn cluster(&self) -> ClusterSpec {
+        let f = self.model.slowdown;
+        let mut nodes = self.nodes.clone();
+        let mut actions = self.actions.clone();
+        if f != 1.0 {
+            let slow = |d: SimDuration| SimDuration::from_nanos((d.as_nanos() as f64 * f) as u64);
+            let rate = |r: Rate| Rate::new(((r.bytes_per_sec() as f64 / f) as u64).max(1));
+            for n in &mut nodes {
+                let p = &mut n.perf;
+                p.rdb_save_rate = rate(p.rdb_save_rate);
+                p.rdb_load_rate = rate(p.rdb_load_rate);
+                p.apply_rate = rate(p.apply_rate);
+                p.disk_write_rate = rate(p.disk_write_rate);
+                p.rdb_save_per_key = slow(p.rdb_save_per_key);
+                p.rdb_load_per_key = slow(p.rdb_load_per_key);
+                p.key_delay_overhead = slow(p.key_delay_overhead);
+                p.fork_time_per_gib = slow(p.fork_time_per_gib);
+                p.handshake_time = slow(p.handshake_time);
+            }
+            for a in &mut actions {
+                a.delay = a.delay.map(slow);
+                a.jitter = a.jitter.map(slow);
+                if let Some(c) = a.when.as_mut() {
+                    c.first_poll = c.first_poll.map(slow);
+                }
+            }
+        }
         ClusterSpec {
-            nodes: self.nodes.clone(),
+            nodes,
             links: self.links.clone(),
             dataset: self.dataset.clone(),
             workloads: self.workloads.clone(),
-            actions: self.actions.clone(),
+            actions,
         }
     }
 
@@ -151,6 +191,16 @@ pub fn parse_model(
             file: file.to_string(),
             key: "model.horizon".into(),
             reason: "must be greater than zero (e.g. \"10m\")".into(),
+        });
+    }
+    if !(model.model.slowdown.is_finite() && model.model.slowdown > 0.0) {
+        return Err(ScenarioError::Semantic {
+            file: file.to_string(),
+            key: "model.slowdown".into(),
+            reason: format!(
+                "{} is not a positive factor (1 = as fast as the perf values say, 10 = ten times slower)",
+                model.model.slowdown
+            ),
         });
     }
     if model.model.sample_interval == SimDuration::ZERO {

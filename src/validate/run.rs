@@ -283,6 +283,7 @@ pub fn run_real(
     record.sim_seconds = end.as_secs_f64();
     record.wall_seconds = end.as_secs_f64();
     record.assertions_failed = script.assertions_failed.clone();
+    record.passed = record.assertions_failed.is_empty();
     record.marks = script.marks.clone();
     Ok(RealRun {
         record,
@@ -464,6 +465,10 @@ impl Probe for Live {
     fn info(&mut self, node: usize) -> Option<InfoSample> {
         let now = self.t0.elapsed();
         self.sample(node, now, false)
+    }
+
+    fn stopped(&mut self, node: usize) -> bool {
+        self.paused[node] || self.servers[node].is_stopped()
     }
 }
 

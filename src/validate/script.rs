@@ -66,6 +66,15 @@ pub struct RealScript {
 pub trait Probe {
     /// A fresh INFO sample of `node` (None if it does not answer now).
     fn info(&mut self, node: usize) -> Option<InfoSample>;
+    /// Whether `node`'s process is stopped (the `ps` state a test reads).
+    fn stopped(&mut self, node: usize) -> bool;
+    /// A condition's field now: `process_paused` from the process state, the rest from INFO.
+    fn field(&mut self, node: usize, field: &str) -> Option<f64> {
+        if field == "process_paused" {
+            return Some(f64::from(u8::from(self.stopped(node))));
+        }
+        info_field(&self.info(node)?, field)
+    }
 }
 
 impl RealScript {
@@ -122,7 +131,7 @@ impl RealScript {
             .and_then(|c| {
                 let field = c.info.as_deref()?;
                 let node = self.node(Some(&c.node))?;
-                info_field(&probe.info(node)?, field)
+                probe.field(node, field)
             })
             .unwrap_or(0.0);
         let first = self.specs[i]
@@ -211,7 +220,7 @@ impl RealScript {
             next_poll: now + every,
         };
         let field = cond.info.as_deref()?;
-        let value = info_field(&probe.info(node)?, field)?;
+        let value = probe.field(node, field)?;
         compare(cond, value, baseline).then_some(now + delay)
     }
 

@@ -170,6 +170,18 @@ impl RealServer {
         );
     }
 
+    /// Whether the process is stopped (state `T` in `/proc/<pid>/stat`): by our SIGSTOP or by
+    /// itself (`DEBUG pause-after-fork`).
+    pub fn is_stopped(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.chars().next())
+            })
+            .is_some_and(|c| c == 'T' || c == 't')
+    }
+
     /// Log lines written since the last call (complete lines only).
     pub fn new_log_lines(&mut self) -> Vec<String> {
         let Ok(mut file) = std::fs::File::open(&self.log_path) else {

@@ -97,6 +97,9 @@ pub struct OutcomeRecord {
     pub wall_seconds: f64,
     /// replsim's version.
     pub replsim_version: &'static str,
+    /// Every scripted wait held in time (`assertions_failed` is empty): the modelled test
+    /// passed. True for a model without a script.
+    pub passed: bool,
     /// Scripted waits that timed out (a failed test assertion; the run itself succeeded).
     pub assertions_failed: Vec<String>,
     /// Named timestamps from the script (seconds), by name.
@@ -163,6 +166,7 @@ impl OutcomeRecord {
             sim_seconds: 0.0,
             wall_seconds: 0.0,
             replsim_version: env!("CARGO_PKG_VERSION"),
+            passed: true,
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
         }
@@ -386,6 +390,7 @@ impl Cluster {
         record.sim_seconds = stats.end_time.as_secs_f64();
         record.wall_seconds = stats.wall_seconds;
         record.assertions_failed = world.assertions_failed.clone();
+        record.passed = record.assertions_failed.is_empty();
         record.marks = world.marks.clone();
         let world = self.sim.env_mut();
         let logs = (0..world.nodes.len())

@@ -41,6 +41,9 @@ pub struct InfoSample {
     pub client_output_buffer_limit_disconnections: u64,
     /// `rdb_bgsave_in_progress`: a fork child is running.
     pub rdb_bgsave_in_progress: bool,
+    /// The process is stopped (SIGSTOP or `DEBUG pause-after-fork`): not an INFO field but what
+    /// a test sees with `ps` (`wait_process_paused`).
+    pub process_paused: bool,
     /// Replica: `master_link_status` is up.
     pub master_link_up: bool,
     /// Replica: `master_sync_in_progress`.

@@ -210,6 +210,22 @@ impl Server {
         });
         self.replica.last_io = ctx.now();
         transport::read_mode(ctx, conn, DOWN, ReadMode::Stopped);
+        let steps = self.perf.handshake_time;
+        if steps > SimDuration::ZERO {
+            let attempt = self.replica.attempt;
+            ctx.schedule(Msg::Timer(Timer::HandshakeDone(attempt)), steps);
+        } else {
+            self.send_handshake(ctx);
+        }
+    }
+
+    /// The sync request at the end of the handshake (PING, REPLCONF, PSYNC are one message;
+    /// `perf.handshake-time` stands for their round trips and processing).
+    fn send_handshake(&mut self, ctx: C<'_, '_>) {
+        let Some(main) = &self.replica.main else {
+            return;
+        };
+        let conn = main.conn;
         let dual = self.cfg.dual_channel_replication_enabled;
         transport::send(
             ctx,
@@ -1001,6 +1017,7 @@ impl Server {
                 }
             }
             Timer::Reconnect if self.replica.main.is_none() => self.connect_to_primary(ctx, true),
+            Timer::HandshakeDone(a) if a == self.replica.attempt => self.send_handshake(ctx),
             _ => {}
         }
     }

@@ -206,7 +206,8 @@ impl Server {
             | Timer::LoadDone(_)
             | Timer::ApplyDone(_)
             | Timer::LoadKeepalive(_)
-            | Timer::Reconnect => self.replica_on_timer(t, ctx),
+            | Timer::Reconnect
+            | Timer::HandshakeDone(_) => self.replica_on_timer(t, ctx),
         }
     }
 
@@ -297,6 +298,7 @@ impl Server {
             "master"
         };
         let mut s = InfoSample::at(now, &self.name, role);
+        s.process_paused = self.paused;
         self.primary_info(ctx, &mut s);
         self.replica_info(ctx, &mut s);
         ctx.env().samples.push(s);

@@ -68,6 +68,10 @@ pub struct PerfSpec {
     /// Fixed cost of loading one key on a replica, besides its bytes at `rdb-load-rate`
     /// (allocation, dict insert; about 1.5 µs). Default 0.
     pub rdb_load_per_key: SimDuration,
+    /// Time a replica spends on its handshake before the sync request (connect, PING, REPLCONF
+    /// round trips and their processing): about 1–10 ms on loopback, more on a slow or loaded
+    /// machine. Default 0 (one message round trip only).
+    pub handshake_time: SimDuration,
     /// Bytes per second of buffered stream a dual-channel replica applies after loading (A).
     pub apply_rate: Rate,
     /// Disk write speed (disk-based RDB on the primary, RDB download to disk on a replica).
@@ -95,6 +99,7 @@ impl Default for PerfSpec {
             rdb_save_rate: Rate::new(300_000_000),
             rdb_load_rate: Rate::new(200_000_000),
             rdb_save_per_key: SimDuration::ZERO,
+            handshake_time: SimDuration::ZERO,
             rdb_load_per_key: SimDuration::ZERO,
             apply_rate: Rate::new(200_000_000),
             disk_write_rate: Rate::new(1_000_000_000),

@@ -75,6 +75,8 @@ pub enum Timer {
     LoadKeepalive(u64),
     /// Reconnect to the primary.
     Reconnect,
+    /// The replica's handshake steps are done: send the sync request (attempt).
+    HandshakeDone(u64),
 }
 
 /// Actions on a node, mirroring what Valkey's tests do to servers.

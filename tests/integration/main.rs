@@ -2,6 +2,7 @@
 
 mod analytic;
 mod bad_input;
+mod case_study;
 mod common;
 mod determinism;
 mod engine_errors;

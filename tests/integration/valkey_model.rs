@@ -177,7 +177,7 @@ fn cob_overrun_before_established_psync() {
 
 #[test]
 fn cob_overrun_during_replica_rdb_load() {
-    let r = run("valkey-test-cob-overrun-during-rdb-load.toml", &[]);
+    let r = run("valkey-test-cob-overrun-fixed.toml", &[]);
     assert_test_passes(&r, "during-rdb-load");
     assert_eq!(r.record.first_limit, Limit::RdbChannelCob);
     assert!(log_of(&r, "primary").contains("Unable to partial resync with replica"));
@@ -229,7 +229,10 @@ fn psync_after_rdb_load_within_and_beyond_the_grace_period() {
 /// wait is relative to its value when armed (`op = "increased"`); the script reaches the end.
 #[test]
 fn old_form_runs_both_tests_back_to_back_on_one_pair() {
-    let r = run("valkey-test-cob-overrun-old.toml", &[]);
+    let r = run(
+        "valkey-test-cob-overrun-old.toml",
+        &[set("workloads.writes.ops-per-sec", "12000")],
+    );
     assert_test_passes(&r, "old form");
     assert!(
         r.record.marks.contains_key("t2-lack-of-backlog"),
@@ -250,8 +253,10 @@ fn old_form_runs_both_tests_back_to_back_on_one_pair() {
 
 /// Classic, hard limit below the backlog (clamped to it), overflow during the load (0.35 MB/s:
 /// 10 MB at 28.6 s, between the end of the transfer at 20 s and of the load at 40 s), writes
-/// stopped right after the disconnect: the trimmer leaves the pinned span and the replica's
-/// PSYNC after its load is accepted (§7.3 path c). With writes going on it is refused.
+/// stopped right after the disconnect: the limit (clamped up to the backlog, H = K) trips while
+/// the backlog still holds the replica's offset, and with no more writes nothing trims it, so the
+/// PSYNC after its load is accepted — the only route a real 9.1.2 showed (`beforeSleep` trims
+/// 640 blocks per loop, so a span pinned beyond K does not survive). With writes it is refused.
 #[test]
 fn overflow_then_partial_resync_only_when_writes_stop_right_after_the_disconnect() {
     let stop_on_overflow = [
