@@ -4,7 +4,9 @@
 //! commands due every millisecond as one pipeline of `SET key value`.
 //!
 //! Keys are `key_bytes` long; a `new-key-fraction` of them are new, the rest overwrite one of
-//! 10 000 keys. Values are random printable bytes of the load's size distribution.
+//! the load's [`OVERWRITTEN_KEYS`] keys, which are written once before time 0 so that
+//! overwrites do not grow the dataset (the simulator's overwrites do not grow the RDB either).
+//! Values are random printable bytes of the load's size distribution.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,9 @@ use crate::valkey::{LoadSchedule, SizeDist, WorkloadSpec};
 
 /// Largest pipeline sent at once (a load that fell behind catches up in several).
 const MAX_BATCH: u64 = 2_000;
+
+/// Keys a load overwrites (created before time 0).
+pub const OVERWRITTEN_KEYS: u64 = 100;
 
 /// Counters and switches shared with a load thread.
 #[derive(Debug, Default)]
@@ -55,6 +60,7 @@ impl LoadThread {
             .map_err(|e| format!("workload {}: cannot connect: {e}", spec.name))?;
         let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
         let _ = conn.set_write_timeout(Some(Duration::from_millis(500)));
+        prefill(spec, &mut conn).map_err(|e| format!("workload {}: {e}", spec.name))?;
         let shared = Arc::new(LoadShared::default());
         let thread_shared = Arc::clone(&shared);
         let spec = spec.clone();
@@ -163,6 +169,27 @@ fn drive(
             }
         }
     }
+}
+
+/// Writes the keys the load will overwrite, at the mean value size.
+fn prefill(spec: &WorkloadSpec, conn: &mut redis::Connection) -> redis::RedisResult<()> {
+    let value = vec![b'x'; spec.value_size.typical_bytes() as usize];
+    let mut pipe = redis::pipe();
+    for id in 0..OVERWRITTEN_KEYS {
+        pipe.cmd("SET")
+            .arg(key_name(spec, id).as_bytes())
+            .arg(&value)
+            .ignore();
+    }
+    pipe.query::<()>(conn)
+}
+
+fn key_name(spec: &WorkloadSpec, id: u64) -> String {
+    let base = format!("{}:{id}", spec.name);
+    let width = usize::try_from(spec.key_bytes)
+        .unwrap_or(16)
+        .max(base.len());
+    format!("{base:x<width$}")
 }
 
 /// RESP bytes of `SET key value` as the replication stream carries it.

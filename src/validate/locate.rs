@@ -59,10 +59,12 @@ pub fn find_server(explicit: Option<&Path>) -> Result<ServerBinary, String> {
 }
 
 fn check(path: PathBuf, source: &'static str) -> Result<ServerBinary, String> {
-    let output = Command::new(&path)
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("{} (from {source}): cannot run it: {e}", path.display()))?;
+    let output = Command::new(&path).arg("--version").output().map_err(|e| {
+        format!(
+            "{} (from {source}): cannot run it: {e}; {HOW_TO_GET}",
+            path.display()
+        )
+    })?;
     let version_line = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if !output.status.success() || !version_line.contains("v=") {
         return Err(format!(

@@ -101,8 +101,20 @@ struct RdbSync {
     rdb_bytes: u64,
     read_base: u64,
     parse_from_socket: bool,
+    /// The last RDB byte was read.
+    arrived: bool,
     /// Bytes of the local buffer being applied.
     applying: u64,
+}
+
+impl RdbSync {
+    /// RDB bytes are still coming: downloading to disk, or parsed straight from the socket
+    /// (a load that started with the transfer).
+    fn receiving(&self) -> bool {
+        !self.arrived
+            && (self.phase == RdbPhase::Downloading
+                || (self.parse_from_socket && self.phase == RdbPhase::Loading))
+    }
 }
 
 /// The replica half's state.
@@ -491,6 +503,7 @@ impl Server {
             rdb_bytes: 0,
             read_base: 0,
             parse_from_socket: false,
+            arrived: false,
             applying: 0,
         });
         transport::send(
@@ -566,6 +579,7 @@ impl Server {
             rdb_bytes,
             read_base,
             parse_from_socket: parse,
+            arrived: false,
             applying: 0,
         });
         let node = self.node;
@@ -636,7 +650,7 @@ impl Server {
     fn on_read_watch(&mut self, ctx: C<'_, '_>, conn: ConnId) {
         if self.is_rdb(conn)
             && let Some(rdb) = self.replica.rdb.clone()
-            && rdb.phase == RdbPhase::Downloading
+            && rdb.receiving()
         {
             let read = transport::level(ctx, conn, DOWN, Quantity::Read);
             if read >= rdb.read_base + rdb.rdb_bytes {
@@ -665,6 +679,7 @@ impl Server {
         let Some(rdb) = self.replica.rdb.as_mut() else {
             return;
         };
+        rdb.arrived = true;
         if rdb.parse_from_socket {
             // Download and load were one blocking phase: the load is done.
             rdb.phase = RdbPhase::Loading;
@@ -945,10 +960,8 @@ impl Server {
             }
         } else if self.is_rdb(conn) {
             let phase = self.replica.rdb.as_ref().map(|r| r.phase);
-            if matches!(
-                phase,
-                Some(RdbPhase::Downloading | RdbPhase::Handshake | RdbPhase::WaitEndOff)
-            ) {
+            let receiving = self.replica.rdb.as_ref().is_some_and(RdbSync::receiving);
+            if receiving || matches!(phase, Some(RdbPhase::Handshake | RdbPhase::WaitEndOff)) {
                 self.log(
                     ctx,
                     Level::Warning,
@@ -1090,7 +1103,7 @@ impl Server {
             self.send_dual_psync(ctx);
         }
         if let Some(rdb) = self.replica.rdb.clone()
-            && rdb.phase == RdbPhase::Downloading
+            && rdb.receiving()
         {
             let mode = if rdb.parse_from_socket {
                 ReadMode::Rate(Rate::new(self.load_rate(rdb.rdb_bytes)))

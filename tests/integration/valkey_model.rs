@@ -356,3 +356,24 @@ fn same_seed_same_run_other_seed_other_run() {
         .unwrap();
     assert_eq!(a.record.trace_hash, d.record.trace_hash);
 }
+
+/// `repl-diskless-load on-empty-db`: the replica parses the RDB straight from the socket and its
+/// load ends with the transfer (a replica stuck "loading" forever was a bug `replsim validate`
+/// found against a real server).
+#[test]
+fn a_diskless_load_finishes_with_the_transfer() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/15-diskless-load-clean.toml");
+    let m = load_model(&path, &[]).unwrap();
+    let r = Cluster::build(&m.cluster(), &m.run_options())
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(r.record.outcome, Outcome::CleanSync);
+    assert!(r.record.in_sync_at_end);
+    let arrived = first(&r, |e| matches!(e, Event::RdbTransferred { .. })).unwrap();
+    let loaded = first(&r, |e| matches!(e, Event::LoadDone { .. })).unwrap();
+    assert!(
+        loaded - arrived < 1e-6,
+        "parsing from the socket: {arrived} vs {loaded}"
+    );
+}
