@@ -299,3 +299,118 @@ impl RealScript {
 fn to_std(d: SimDuration) -> Duration {
     Duration::from_nanos(d.as_nanos())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake pair of servers: INFO `client_output_buffer_limit_disconnections` per node, and
+    /// whether each is stopped.
+    struct Fake {
+        cob: [u64; 2],
+        stopped: [bool; 2],
+    }
+
+    impl Probe for Fake {
+        fn info(&mut self, node: usize) -> Option<InfoSample> {
+            let mut s = InfoSample::default();
+            s.client_output_buffer_limit_disconnections = self.cob[node];
+            Some(s)
+        }
+        fn stopped(&mut self, node: usize) -> bool {
+            self.stopped[node]
+        }
+    }
+
+    fn spec(toml_text: &str) -> Vec<ActionSpec> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            actions: Vec<ActionSpec>,
+        }
+        toml::from_str::<File>(toml_text).unwrap().actions
+    }
+
+    const SCRIPT: &str = r#"
+        [[actions]]
+        name = "loaded"
+        do = "pause"
+        node = "replica"
+        when = { node = "replica", log = "*Done loading RDB*" }
+        [[actions]]
+        name = "counter"
+        do = "expect"
+        after = "loaded"
+        when = { node = "primary", info = "client_output_buffer_limit_disconnections", op = "increased", poll = "1s", first-poll = "5ms" }
+        timeout = "3s"
+        [[actions]]
+        name = "resume"
+        do = "resume"
+        node = "replica"
+        after = "counter"
+        when = { node = "replica", info = "process_paused", op = "==", value = 1 }
+        delay = "10ms"
+    "#;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn plays_log_info_and_process_conditions_with_delays() {
+        let nodes = ["primary".to_string(), "replica".to_string()];
+        let mut s = RealScript::new(&spec(SCRIPT), &nodes, &[]).unwrap();
+        let mut p = Fake {
+            cob: [0, 0],
+            stopped: [false, false],
+        };
+        s.start(ms(0), &mut p);
+        assert!(
+            s.tick(ms(1), &[(0, "Done loading RDB".into())], &mut p)
+                .is_empty()
+        );
+        let line = [(1, "Done loading RDB, keys loaded: 10".to_string())];
+        assert_eq!(s.tick(ms(2), &line, &mut p), vec![Command::Pause(1, true)]);
+        // The counter is read at arming (0), first polled 5 ms later.
+        p.cob[0] = 1;
+        p.stopped[1] = true;
+        assert!(
+            s.tick(ms(6), &[], &mut p).is_empty(),
+            "first poll not yet due"
+        );
+        assert!(
+            s.tick(ms(7), &[], &mut p).is_empty(),
+            "polled: the resume waits 10 ms"
+        );
+        assert!(s.tick(ms(16), &[], &mut p).is_empty());
+        assert_eq!(s.tick(ms(17), &[], &mut p), vec![Command::Pause(1, false)]);
+        assert!(s.assertions_failed.is_empty());
+        assert_eq!(s.marks["loaded"], 0.002);
+        assert_eq!(s.marks["counter"], 0.007);
+    }
+
+    #[test]
+    fn a_wait_that_never_holds_fails_after_its_timeout_and_stops_the_chain() {
+        let nodes = ["primary".to_string(), "replica".to_string()];
+        let mut s = RealScript::new(&spec(SCRIPT), &nodes, &[]).unwrap();
+        let mut p = Fake {
+            cob: [0, 0],
+            stopped: [true, true],
+        };
+        s.start(ms(0), &mut p);
+        let line = [(1, "Done loading RDB".to_string())];
+        s.tick(ms(1), &line, &mut p);
+        for t in (2..4000).step_by(50) {
+            assert!(s.tick(ms(t), &[], &mut p).is_empty());
+        }
+        assert_eq!(s.assertions_failed.len(), 1, "{:?}", s.assertions_failed);
+        assert!(s.assertions_failed[0].starts_with("counter: timed out after 3s"));
+        assert!(!s.marks.contains_key("resume"));
+    }
+
+    #[test]
+    fn link_faults_cannot_be_played_on_loopback() {
+        let a = spec("[[actions]]\ndo = \"link-down\"\na = \"x\"\nb = \"y\"\nat = \"1s\"\n");
+        let err = RealScript::new(&a, &[], &[]).unwrap_err();
+        assert!(err.contains("link-down"), "{err}");
+    }
+}
