@@ -313,9 +313,10 @@ mod tests {
 
     impl Probe for Fake {
         fn info(&mut self, node: usize) -> Option<InfoSample> {
-            let mut s = InfoSample::default();
-            s.client_output_buffer_limit_disconnections = self.cob[node];
-            Some(s)
+            Some(InfoSample {
+                client_output_buffer_limit_disconnections: self.cob[node],
+                ..InfoSample::default()
+            })
         }
         fn stopped(&mut self, node: usize) -> bool {
             self.stopped[node]
