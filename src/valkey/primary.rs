@@ -1189,12 +1189,22 @@ impl Server {
             return;
         };
         child.targets.retain(|(t, _)| *t != id);
-        if !child.targets.is_empty() || !child.socket || child.exited {
+        if !child.targets.is_empty() || child.exited {
             return;
         }
-        let dual = child.dual;
+        let (dual, socket) = (child.dual, child.socket);
         self.primary.child = None;
-        if dual {
+        if !socket {
+            // A disk save only for replicas is killed when the last one leaves — in Valkey only
+            // with persistence off (no `save` points, no AOF); replsim models no persistence, as
+            // `replsim validate` runs its servers with `save ""`.
+            self.log(
+                ctx,
+                Level::Notice,
+                "Background saving, persistence disabled, last replica dropped, killing fork child."
+                    .to_string(),
+            );
+        } else if dual {
             self.log(
                 ctx,
                 Level::Warning,

@@ -141,6 +141,9 @@ pub(crate) struct ReplicaState {
     /// resume.
     psync_on_resume: bool,
     synced_once: bool,
+    /// The bio-thread download failed; the main thread notices at its next replication cron
+    /// (`perf.download-polled`).
+    download_failed: bool,
 }
 
 impl Server {
@@ -250,8 +253,19 @@ impl Server {
         );
     }
 
+    /// A classic download to disk in Valkey 9.1's bio thread, watched by the main thread's cron.
+    fn bio_download(&self) -> bool {
+        self.perf.download_polled
+            && self
+                .replica
+                .rdb
+                .as_ref()
+                .is_some_and(|r| !r.parse_from_socket && !r.dual)
+    }
+
     /// Closes both channels and forgets the sync in progress.
     fn drop_link(&mut self, ctx: C<'_, '_>) {
+        self.replica.download_failed = false;
         self.replica.stream_read_before += self.stream_bytes_read(ctx);
         // `cancelReplicationHandshake` / `freeClient` close the sockets (a FIN, not a reset):
         // whatever was already written, such as a PSYNC, still reaches the primary.
@@ -688,6 +702,9 @@ impl Server {
             return;
         }
         rdb.phase = RdbPhase::Noticing;
+        if self.perf.download_polled {
+            return; // noticed at the next replication cron
+        }
         let max = self.perf.download_end_detect_max.as_nanos();
         let min = self.perf.download_end_detect_min.as_nanos().min(max);
         let gap = if max == 0 {
@@ -940,6 +957,15 @@ impl Server {
                     );
                     self.abort_dual(ctx);
                 }
+                Some(MainPhase::Transfer) if self.bio_download() => {
+                    for text in [
+                        "Replica bio thread: I/O error trying to sync with PRIMARY: connection lost",
+                        "Replica bio thread: Error downloading RDB",
+                    ] {
+                        self.log(ctx, Level::Warning, text.to_string());
+                    }
+                    self.replica.download_failed = true;
+                }
                 Some(MainPhase::Transfer) => {
                     self.log(
                         ctx,
@@ -1038,6 +1064,26 @@ impl Server {
     /// `replicationCron` on the replica: ACK once a second while streaming; the transfer and
     /// streaming timeouts.
     pub(crate) fn replica_repl_cron(&mut self, ctx: C<'_, '_>) {
+        if std::mem::take(&mut self.replica.download_failed) {
+            self.log(
+                ctx,
+                Level::Warning,
+                "Replica main thread detected RDB download failure in Bio thread".to_string(),
+            );
+            self.fail_and_reconnect(ctx);
+            return;
+        }
+        if self.perf.download_polled
+            && let Some(rdb) = self.replica.rdb.as_ref()
+            && rdb.arrived
+            && rdb.phase == RdbPhase::Noticing
+        {
+            let attempt = self.replica.attempt;
+            ctx.schedule(
+                Msg::Timer(Timer::DownloadNoticed(attempt)),
+                SimDuration::ZERO,
+            );
+        }
         let Some(main) = self.replica.main.clone() else {
             return;
         };

@@ -91,6 +91,13 @@ pub struct PerfSpec {
     /// downloads in a bio thread and its main thread notices the end on a roughly 1 Hz poll,
     /// so on loopback the gap is rarely below 0.7 s.
     pub download_end_detect_min: SimDuration,
+    /// Valkey 9.1: a disk-load replica downloads in a bio thread whose end and failure its main
+    /// thread notices on its next 1 Hz replication cron (seen on 9.1.2: "Replica main thread
+    /// detected RDB download completion / failure in Bio thread"). When true, the download's end
+    /// and a lost connection during it wait for that tick (instead of the
+    /// `download-end-detect-*` draw), and only then does the replica load or reconnect.
+    /// Default false.
+    pub download_polled: bool,
 }
 
 impl Default for PerfSpec {
@@ -108,6 +115,7 @@ impl Default for PerfSpec {
             allocator: super::repl_buffer::Allocator::Jemalloc,
             download_end_detect_max: SimDuration::ZERO,
             download_end_detect_min: SimDuration::ZERO,
+            download_polled: false,
         }
     }
 }
