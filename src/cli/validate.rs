@@ -57,6 +57,9 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     );
     let staging = OutputDir::create(&args.out)?;
     let work = WorkDir::new()?;
+    crate::validate::server::install_interrupt_handler();
+    crate::validate::server::remove_on_interrupt(&staging.path(""));
+    crate::validate::server::remove_on_interrupt(&work.0);
     let mut cases = Vec::new();
     for (i, (file, model)) in files.iter().zip(&models).enumerate() {
         let name = model.model.name.clone();

@@ -12,12 +12,26 @@ use std::time::{Duration, Instant};
 /// Process ids of the servers alive now, for the Ctrl-C handler.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+/// Folders the Ctrl-C handler removes (the servers' temporary folder, a staged output).
+static DOOMED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Asks the Ctrl-C handler to remove `path` if the run is interrupted (Drop handlers do not run
+/// then).
+pub fn remove_on_interrupt(path: &Path) {
+    if let Ok(mut d) = DOOMED.lock() {
+        d.push(path.to_path_buf());
+    }
+}
+
 /// Installs (once) a Ctrl-C / SIGTERM handler that kills every live server and exits 130.
 pub fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             kill_all_live();
+            for dir in DOOMED.lock().map(|d| d.clone()).unwrap_or_default() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             eprintln!("replsim: interrupted; stopped every valkey-server it started");
             std::process::exit(130);
         });
