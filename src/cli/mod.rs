@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
 
 pub mod bench;
+pub mod calibrate;
 pub mod completions;
 pub mod merge;
 pub mod output;
@@ -72,6 +73,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run models on real valkey-server processes and in the simulator; print where they agree.
     Validate(validate::ValidateArgs),
+    /// Measure this machine's loopback for the calibrated model (real valkey-server processes).
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs the parsed command line.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions(args) => completions::run(args),

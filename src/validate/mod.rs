@@ -5,6 +5,7 @@
 //! exists. It reuses the model's specs, journal events and classifier so that "the same
 //! outcome" means the same code path on both sides.
 
+pub mod calibrate;
 pub mod compare;
 pub mod directives;
 pub mod events;
