@@ -121,12 +121,14 @@ fn the_failing_seeds_bundle_replays_with_the_same_trace_hash() {
 
 #[test]
 fn a_failed_assertion_is_a_result_with_exit_code_0() {
+    let dir = std::env::temp_dir().join(format!("replsim-case-study-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
         .args(["run", "--json", "--seed", "7", "--out"])
-        .arg(std::env::temp_dir().join(format!("replsim-case-study-{}", std::process::id())))
+        .arg(&dir)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/valkey-test-cob-overrun-old.toml"))
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success());
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(record["passed"], false);

@@ -9,12 +9,27 @@ use std::path::{Path, PathBuf};
 use replsim::cli::plot::{PlotArgs, run as plot};
 use replsim::report::{self, DirKind, style};
 
-/// A fresh, empty directory for one test.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh, empty directory for one test, removed when the test ends.
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("replsim-report-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    Scratch(dir)
+}
+
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -70,7 +85,7 @@ fn check_chart(dir: &Path, stem: &str) -> String {
 
 /// A run directory: the dual worked example as model, 12 s of samples in which the COB ramps
 /// to the hard limit at 8 s, and a journal with the key events.
-fn run_fixture(name: &str) -> PathBuf {
+fn run_fixture(name: &str) -> Scratch {
     let dir = scratch(name);
     let model = fs::read_to_string(repo_file("models/worked-example-dual.toml")).expect("model");
     fs::write(dir.join("model.resolved.toml"), model).expect("write model");
@@ -265,7 +280,7 @@ fn results_csv(reverse: bool) -> String {
     )
 }
 
-fn sweep_fixture(name: &str, reverse: bool) -> PathBuf {
+fn sweep_fixture(name: &str, reverse: bool) -> Scratch {
     let dir = scratch(name);
     fs::write(dir.join("results.csv"), results_csv(reverse)).expect("write results");
     let model = repo_file("models/worked-example-classic.toml");
