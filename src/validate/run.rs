@@ -57,20 +57,137 @@ pub fn run_real(
     work: &Path,
 ) -> Result<RealRun, String> {
     super::server::install_interrupt_handler();
-    let primary = spec
-        .nodes
-        .iter()
-        .position(|n| n.role == NodeRole::Primary)
-        .unwrap_or(0);
-    let watched = spec
-        .nodes
-        .iter()
-        .position(|n| n.role == NodeRole::Replica)
-        .unwrap_or(primary);
+    let roles = Roles::of(spec);
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let load_names: Vec<String> = spec.workloads.iter().map(|w| w.name.clone()).collect();
     let mut script = RealScript::new(&spec.actions, &names, &load_names)?;
+    let servers = start_servers(spec, binary, work, roles.primary)?;
+    let mut run = Live::new(servers, names.clone());
+    let mut loads = Vec::new();
+    for w in &spec.workloads {
+        let target = w
+            .target
+            .as_ref()
+            .and_then(|t| names.iter().position(|n| n == t))
+            .unwrap_or(roles.primary);
+        loads.push(LoadThread::start(
+            w,
+            run.servers[target].port,
+            run.t0,
+            options.seed,
+        )?);
+    }
+    let mut replicaof = replicaof_schedule(spec, &names, roles.primary);
+    let horizon = Duration::from_nanos(options.horizon.as_nanos());
+    let sample_every = Duration::from_nanos(options.sample_interval.as_nanos()).max(BACKLOG_POLL);
+    let mut follow = Follow::new(roles, &spec.nodes[roles.primary].config);
+    let (mut next_sample, mut next_backlog) = (Duration::ZERO, Duration::ZERO);
+    script.start(run.t0.elapsed(), &mut run);
+    loop {
+        let now = run.t0.elapsed();
+        if now >= horizon {
+            break;
+        }
+        replicaof.retain(|&(at, r, t)| {
+            if now >= at {
+                run.perform(Command::Replicaof(r, t), &mut loads);
+            }
+            now < at
+        });
+        let fresh = follow.read_logs(&mut run);
+        if now >= next_backlog {
+            next_backlog = now + BACKLOG_POLL;
+            follow.check_backlog(&mut run, now);
+        }
+        if now >= next_sample {
+            next_sample = now + sample_every;
+            follow.sample_all(&mut run, now);
+        }
+        for c in script.tick(now, &fresh, &mut run) {
+            run.perform(c, &mut loads);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let end = run.t0.elapsed();
+    let in_sync = follow.in_sync_at_end(&mut run, end);
+    let loads = loads.into_iter().map(LoadReport::finish).collect();
+    let logs = run
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.log_text()))
+        .collect();
+    for s in &mut run.servers {
+        s.stop();
+    }
+    let (primary, watched) = (roles.primary, roles.watched);
+    let mut record = OutcomeRecord::reduce(
+        &follow.journal,
+        &run.samples,
+        &names[primary],
+        (watched, &names[watched]),
+        in_sync,
+    );
+    record.seed = options.seed;
+    record.trace_hash = "real".to_string();
+    record.events = follow.log_lines;
+    record.sim_seconds = end.as_secs_f64();
+    record.wall_seconds = end.as_secs_f64();
+    record.assertions_failed = script.assertions_failed.clone();
+    record.passed = record.assertions_failed.is_empty();
+    record.marks = script.marks.clone();
+    Ok(RealRun {
+        record,
+        journal: follow.journal,
+        logs,
+        samples: std::mem::take(&mut run.samples),
+        loads,
+    })
+}
 
+impl LoadReport {
+    /// Stops a load and reports what it did.
+    fn finish(mut l: LoadThread) -> LoadReport {
+        l.stop();
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        LoadReport {
+            name: l.name.clone(),
+            ops: get(&l.shared.ops),
+            errors: get(&l.shared.errors),
+            stream_bytes: get(&l.shared.stream_bytes),
+        }
+    }
+}
+
+/// Which node is the primary and which replica the record watches (as the simulator picks).
+#[derive(Clone, Copy, Debug)]
+struct Roles {
+    primary: usize,
+    watched: usize,
+}
+
+impl Roles {
+    fn of(spec: &ClusterSpec) -> Self {
+        let primary = spec
+            .nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Primary)
+            .unwrap_or(0);
+        let watched = spec
+            .nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Replica)
+            .unwrap_or(primary);
+        Roles { primary, watched }
+    }
+}
+
+/// Starts every node with its configs and grace period, and fills the primary's dataset.
+fn start_servers(
+    spec: &ClusterSpec,
+    binary: &ServerBinary,
+    work: &Path,
+    primary: usize,
+) -> Result<Vec<RealServer>, String> {
     let mut servers = Vec::new();
     for node in &spec.nodes {
         let level = node.loglevel.as_deref().unwrap_or("notice");
@@ -103,35 +220,16 @@ pub fn run_real(
             .query::<()>(&mut conn)
             .map_err(|e| format!("DEBUG POPULATE on the primary failed: {e}"))?;
     }
+    Ok(servers)
+}
 
-    let mut run = Live {
-        servers,
-        paused: vec![false; spec.nodes.len()],
-        conns: (0..spec.nodes.len()).map(|_| None).collect(),
-        samples: Vec::new(),
-        t0: Instant::now(),
-        t0_unix_ms: unix_ms(),
-        sample_names: names.clone(),
-    };
-    for s in &mut run.servers {
-        s.new_log_lines(); // the start and the populate are before time 0
-    }
-    let mut loads = Vec::new();
-    for w in &spec.workloads {
-        let target = w
-            .target
-            .as_ref()
-            .and_then(|t| names.iter().position(|n| n == t))
-            .unwrap_or(primary);
-        loads.push(LoadThread::start(
-            w,
-            run.servers[target].port,
-            run.t0,
-            options.seed,
-        )?);
-    }
-    let mut replicaof: Vec<(Duration, usize, usize)> = spec
-        .nodes
+/// `(when, replica, its primary)` for every replica's `REPLICAOF`.
+fn replicaof_schedule(
+    spec: &ClusterSpec,
+    names: &[String],
+    primary: usize,
+) -> Vec<(Duration, usize, usize)> {
+    spec.nodes
         .iter()
         .enumerate()
         .filter(|(_, n)| n.role == NodeRole::Replica)
@@ -143,36 +241,42 @@ pub fn run_real(
                 .unwrap_or(primary);
             (Duration::from_nanos(n.replicaof_at.as_nanos()), i, target)
         })
-        .collect();
+        .collect()
+}
 
-    let horizon = Duration::from_nanos(options.horizon.as_nanos());
-    let sample_every = Duration::from_nanos(options.sample_interval.as_nanos()).max(BACKLOG_POLL);
-    let mut reader = EventReader::new(watched, &spec.nodes[primary].config);
-    let mut journal = Journal::default();
-    let mut next_sample = Duration::ZERO;
-    let mut next_backlog = Duration::ZERO;
-    let mut exhausted = false;
-    let mut streaming_resume: Option<u64> = None;
-    let mut log_lines = 0u64;
-    script.start(run.t0.elapsed(), &mut run);
-    loop {
-        let now = run.t0.elapsed();
-        if now >= horizon {
-            break;
+/// What the harness learns from logs and INFO as the run goes: the journal, and the offset the
+/// watched replica would resume from (for `t_backlog_exhausted_s`).
+///
+/// The resume offset is the RDB's offset + 1 during a full sync (from the log lines that state
+/// it), and `slave_repl_offset + 1` while the replica streams (from its INFO). A dual-channel
+/// replica that reads its main channel during the load moves on without telling anyone, so the
+/// real side keeps `$ENDOFF + 1` until the sync ends: an earlier exhaustion than the simulator's
+/// (which counts what was read). `first_limit` can differ there; the agreement goal does not use
+/// it.
+struct Follow {
+    roles: Roles,
+    reader: EventReader,
+    journal: Journal,
+    exhausted: bool,
+    streaming_resume: Option<u64>,
+    log_lines: u64,
+}
+
+impl Follow {
+    fn new(roles: Roles, primary_config: &crate::valkey::ValkeyConfig) -> Self {
+        Follow {
+            roles,
+            reader: EventReader::new(roles.watched, primary_config),
+            journal: Journal::default(),
+            exhausted: false,
+            streaming_resume: None,
+            log_lines: 0,
         }
-        replicaof.retain(|&(at, r, t)| {
-            if now < at {
-                return true;
-            }
-            let port = run.servers[t].port;
-            let _ = command(&run.servers[r], |c| {
-                redis::cmd("REPLICAOF")
-                    .arg("127.0.0.1")
-                    .arg(port)
-                    .query::<()>(c)
-            });
-            false
-        });
+    }
+
+    /// New log lines of every server since time 0, as `(node, text)`; replication events go to
+    /// the journal.
+    fn read_logs(&mut self, run: &mut Live) -> Vec<(usize, String)> {
         let mut fresh = Vec::new();
         for i in 0..run.servers.len() {
             for line in run.servers[i].new_log_lines() {
@@ -182,116 +286,80 @@ pub fn run_real(
                 if parsed.unix_ms < run.t0_unix_ms {
                     continue;
                 }
-                log_lines += 1;
+                self.log_lines += 1;
                 let t = sim_time(parsed.unix_ms, run.t0_unix_ms);
-                let side = if i == primary {
+                let side = if i == self.roles.primary {
                     Some(Side::Primary)
-                } else if i == watched {
+                } else if i == self.roles.watched {
                     Some(Side::Replica)
                 } else {
                     None
                 };
-                if let Some(side) = side {
-                    for e in reader.read(side, &parsed.text) {
-                        if matches!(
-                            e,
-                            Event::ReplicaSynced { .. } | Event::FullSyncStarted { .. }
-                        ) {
-                            streaming_resume = None;
-                        }
-                        journal.push(t, e);
+                for e in side.map_or_else(Vec::new, |s| self.reader.read(s, &parsed.text)) {
+                    if matches!(
+                        e,
+                        Event::ReplicaSynced { .. } | Event::FullSyncStarted { .. }
+                    ) {
+                        self.streaming_resume = None;
                     }
+                    self.journal.push(t, e);
                 }
                 fresh.push((i, parsed.text));
             }
         }
-        if now >= next_backlog {
-            next_backlog = now + BACKLOG_POLL;
-            let resume = reader.sync_resume_offset.or(streaming_resume);
-            if let (Some(resume), Some(first)) = (resume, run.backlog_first(primary)) {
-                let out = resume < first;
-                if out && !exhausted {
-                    journal.push(
-                        SimTime::ZERO.saturating_add(crate::engine::SimDuration::from_nanos(
-                            now.as_nanos() as u64,
-                        )),
-                        Event::BacklogExhausted { replica: watched },
-                    );
-                }
-                exhausted = out;
+        fresh
+    }
+
+    /// Records the first time the resume offset leaves the primary's PSYNC window.
+    fn check_backlog(&mut self, run: &mut Live, now: Duration) {
+        let resume = self.reader.sync_resume_offset.or(self.streaming_resume);
+        let (Some(resume), Some(first)) = (resume, run.backlog_first(self.roles.primary)) else {
+            return;
+        };
+        let out = resume < first;
+        if out && !self.exhausted {
+            let replica = self.roles.watched;
+            self.journal
+                .push(at(now), Event::BacklogExhausted { replica });
+        }
+        self.exhausted = out;
+    }
+
+    /// An INFO sample of every node that answers.
+    fn sample_all(&mut self, run: &mut Live, now: Duration) {
+        for i in 0..run.servers.len() {
+            let Some(s) = run.sample(i, now, self.reader.dual_waiting_psync()) else {
+                continue;
+            };
+            if i == self.roles.watched && s.master_link_up && !s.master_sync_in_progress {
+                self.streaming_resume = Some(s.slave_repl_offset + 1);
             }
+            run.samples.push(s);
         }
-        if now >= next_sample {
-            next_sample = now + sample_every;
-            for i in 0..run.servers.len() {
-                if let Some(s) = run.sample(i, now, reader.dual_waiting_psync()) {
-                    if i == watched && s.master_link_up && !s.master_sync_in_progress {
-                        streaming_resume = Some(s.slave_repl_offset + 1);
-                    }
-                    run.samples.push(s);
-                }
+    }
+
+    /// The replica's link is up and it is within `CAUGHT_UP_BYTES` of the primary.
+    fn in_sync_at_end(&self, run: &mut Live, end: Duration) -> bool {
+        let p = run.sample(self.roles.primary, end, false);
+        let r = run.sample(self.roles.watched, end, false);
+        let in_sync = match (&p, &r) {
+            (Some(p), Some(r)) => {
+                r.master_link_up
+                    && p.master_repl_offset.saturating_sub(r.slave_repl_offset) <= CAUGHT_UP_BYTES
             }
-        }
-        for c in script.tick(now, &fresh, &mut run) {
-            run.perform(c, &mut loads);
-        }
-        std::thread::sleep(Duration::from_millis(2));
+            _ => false,
+        };
+        run.samples.extend(p);
+        run.samples.extend(r);
+        in_sync
     }
-    let end = run.t0.elapsed();
-    let p_end = run.sample(primary, end, false);
-    let r_end = run.sample(watched, end, false);
-    let in_sync = match (&p_end, &r_end) {
-        (Some(p), Some(r)) => {
-            r.master_link_up
-                && p.master_repl_offset.saturating_sub(r.slave_repl_offset) <= CAUGHT_UP_BYTES
-        }
-        _ => false,
-    };
-    run.samples.extend(p_end);
-    run.samples.extend(r_end);
-    let mut reports = Vec::new();
-    for mut l in loads {
-        l.stop();
-        reports.push(LoadReport {
-            name: l.name.clone(),
-            ops: l.shared.ops.load(std::sync::atomic::Ordering::Relaxed),
-            errors: l.shared.errors.load(std::sync::atomic::Ordering::Relaxed),
-            stream_bytes: l
-                .shared
-                .stream_bytes
-                .load(std::sync::atomic::Ordering::Relaxed),
-        });
-    }
-    let logs = run
-        .servers
-        .iter()
-        .map(|s| (s.name.clone(), s.log_text()))
-        .collect();
-    for s in &mut run.servers {
-        s.stop();
-    }
-    let mut record = OutcomeRecord::reduce(
-        &journal,
-        &run.samples,
-        &names[primary],
-        (watched, &names[watched]),
-        in_sync,
-    );
-    record.seed = options.seed;
-    record.trace_hash = "real".to_string();
-    record.events = log_lines;
-    record.sim_seconds = end.as_secs_f64();
-    record.wall_seconds = end.as_secs_f64();
-    record.assertions_failed = script.assertions_failed.clone();
-    record.passed = record.assertions_failed.is_empty();
-    record.marks = script.marks.clone();
-    Ok(RealRun {
-        record,
-        journal,
-        logs,
-        samples: std::mem::take(&mut run.samples),
-        loads: reports,
-    })
+}
+
+/// Wall time since time 0 as simulated time.
+fn at(d: Duration) -> SimTime {
+    SimTime::ZERO.saturating_add(crate::engine::SimDuration::from_nanos(
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+    ))
 }
 
 /// The servers during a run.
@@ -306,6 +374,23 @@ struct Live {
 }
 
 impl Live {
+    /// The servers at time 0 (now): what their logs hold so far is before it.
+    fn new(mut servers: Vec<RealServer>, names: Vec<String>) -> Self {
+        for s in &mut servers {
+            s.new_log_lines();
+        }
+        let n = servers.len();
+        Live {
+            servers,
+            paused: vec![false; n],
+            conns: (0..n).map(|_| None).collect(),
+            samples: Vec::new(),
+            t0: Instant::now(),
+            t0_unix_ms: unix_ms(),
+            sample_names: names,
+        }
+    }
+
     /// A command on node `i`'s polling connection; a failed one drops the connection (a reply
     /// that comes after a timeout would otherwise answer the next command).
     fn query<T: redis::FromRedisValue>(&mut self, i: usize, cmd: &redis::Cmd) -> Option<T> {
