@@ -6,10 +6,11 @@
 //! (a partial resync, or a full-sync loop)?
 //!
 //! The model follows `valkey-model.md` (Valkey 9.1): the shared replication buffer with its
-//! block-granular COB accounting and 64-block incremental trimming, classic and dual-channel full
+//! block-granular COB accounting and incremental trimming, classic and dual-channel full
 //! sync, the protected RDB-channel client and its grace period, the replica's local buffer and its
 //! read cadence during a blocking load, PSYNC acceptance, timeouts and reconnects. Every node
-//! writes a log with Valkey's own texts and samples INFO fields.
+//! writes a log with Valkey's own texts and samples INFO fields. `replsim validate` runs the same
+//! model on real servers and compares (15 bundled cases agree with Valkey 9.1.2).
 //!
 //! ## A run in ten lines
 //!
@@ -34,6 +35,7 @@
 //! |---|---|
 //! | [`cli`] | one file per subcommand; maps errors to exit codes |
 //! | [`experiment`] | sweeps: axes × seeds → parallel runs → result tables, resume, shards, bundles |
+//! | [`validate`] | the same model on real `valkey-server` processes, classified alike; calibration |
 //! | [`report`] | charts and the HTML report, from run records and result tables |
 //! | [`scenario`] | model files (TOML) → a runnable [`valkey::Cluster`]; `--set` overrides |
 //! | [`valkey`] | the domain: primary, replica and client actors, replication buffer, scripts, outcomes |
