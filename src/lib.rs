@@ -44,7 +44,7 @@
 //! | [`analytic`] | the closed forms of valkey-model.md §7, for overlays and checks |
 //! | [`units`] | byte sizes and rates with valkey.conf's units |
 //! | [`staging`] | output directories that appear whole or not at all |
-//! | [`bench`] | the benchmark workloads of `replsim bench` and `BENCHMARKS.md` |
+//! | [`bench`](mod@bench) | the benchmark workloads of `replsim bench` and `BENCHMARKS.md` |
 #![warn(missing_docs, missing_debug_implementations)]
 pub mod analytic;
 pub mod bench;

@@ -19,7 +19,7 @@ A bundle holds the resolved model (the point's overrides and the seed applied), 
 replsim version, the trace hash and the outcome of one run. Exit code 0 when the replay has the
 same trace hash and outcome, 1 when it differs, 2 when the bundle cannot be read.")]
 pub struct ReplayArgs {
-    /// The bundle (bundles/run-<i>.json of a sweep directory).
+    /// The bundle (`bundles/run-<i>.json` of a sweep directory).
     pub bundle: PathBuf,
     /// Also write the run's directory (logs, timeline.csv, journal.json) here.
     #[arg(long, value_name = "DIR")]

@@ -23,7 +23,7 @@ pub struct RunArgs {
     /// The master seed (overrides model.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output directory (default output/<model>-<seed>).
+    /// Output directory (default `output/<model>-<seed>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the outcome record as JSON on stdout (and nothing else).

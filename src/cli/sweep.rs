@@ -33,7 +33,7 @@ pub struct SweepArgs {
     /// Run only shard i of N (1 <= i <= N): the runs whose index % N == i - 1.
     #[arg(long, value_name = "i/N")]
     pub shard: Option<String>,
-    /// Output directory (default output/<experiment>).
+    /// Output directory (default `output/<experiment>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace an existing sweep directory instead of refusing.
