@@ -12,7 +12,7 @@ use crate::valkey::{Cluster, RunResult};
 /// Arguments of `replsim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 7 --bundle flaky.json\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
+    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 23 --bundle flaky.json\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
 )]
 pub struct RunArgs {
     /// The model file (models/*.toml).
@@ -73,6 +73,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     staging.commit()?;
     if let Some(path) = &args.bundle {
         let bundle = crate::experiment::Bundle::of_single_run(&model, &args.set, &result.record);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
         std::fs::write(path, bundle.to_json()).map_err(|e| {
             CliError::runtime(format!("cannot write the bundle {}: {e}", path.display()))
         })?;

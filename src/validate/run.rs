@@ -394,7 +394,9 @@ impl Live {
     /// A command on node `i`'s polling connection; a failed one drops the connection (a reply
     /// that comes after a timeout would otherwise answer the next command).
     fn query<T: redis::FromRedisValue>(&mut self, i: usize, cmd: &redis::Cmd) -> Option<T> {
-        if self.paused[i] {
+        // A stopped server (ours, or its own `DEBUG pause-after-fork`) would only cost a
+        // timeout, and the harness's loop would react late to everything else.
+        if self.paused[i] || self.servers[i].is_stopped() {
             return None;
         }
         if self.conns[i].is_none() {

@@ -30,8 +30,8 @@ fn log<'a>(r: &'a RunResult, node: &str) -> &'a str {
     &r.logs.iter().find(|(n, _)| n == node).unwrap().1
 }
 
-/// The seeds the README and the bundle name: 7 fails, 1 passes (at the model's defaults).
-const FAILING_SEED: u64 = 7;
+/// The seeds the README and the bundle name: 23 fails, 1 passes (at the model's defaults).
+const FAILING_SEED: u64 = 23;
 const PASSING_SEED: u64 = 1;
 
 #[test]
@@ -86,7 +86,19 @@ fn old_form_passes_for_other_seeds_despite_the_stray() {
 
 #[test]
 fn fixed_form_passes_for_every_bundled_seed() {
-    for seed in [PASSING_SEED, FAILING_SEED, 9, 33, 39, 42, 54, 57, 64, 99] {
+    for seed in [
+        PASSING_SEED,
+        FAILING_SEED,
+        34,
+        35,
+        45,
+        46,
+        51,
+        57,
+        84,
+        92,
+        98,
+    ] {
         let r = run_seed("valkey-test-cob-overrun-fixed.toml", seed);
         assert!(
             r.record.passed,
@@ -98,7 +110,7 @@ fn fixed_form_passes_for_every_bundled_seed() {
 
 #[test]
 fn the_failing_seeds_bundle_replays_with_the_same_trace_hash() {
-    let file = root().join("bundles/flaky-test-old-seed7.json");
+    let file = root().join("bundles/flaky-test-old-seed23.json");
     let bundle = Bundle::load(&file).unwrap();
     assert_eq!(bundle.seed, FAILING_SEED);
     let direct = run_seed("valkey-test-cob-overrun-old.toml", FAILING_SEED);
@@ -123,7 +135,7 @@ fn the_failing_seeds_bundle_replays_with_the_same_trace_hash() {
 fn a_failed_assertion_is_a_result_with_exit_code_0() {
     let dir = std::env::temp_dir().join(format!("replsim-case-study-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(["run", "--json", "--seed", "7", "--out"])
+        .args(["run", "--json", "--seed", "23", "--out"])
         .arg(&dir)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/valkey-test-cob-overrun-old.toml"))
         .output()
