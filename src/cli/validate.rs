@@ -44,6 +44,11 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         let model = load_model(f, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
         Cluster::build(&model.cluster(), &model.run_options())
             .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
+        // Refuse what cannot be played on real servers before starting any.
+        let nodes: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
+        let loads: Vec<String> = model.workloads.iter().map(|w| w.name.clone()).collect();
+        crate::validate::script::RealScript::new(&model.actions, &nodes, &loads)
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
         models.push(model);
     }
     let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;

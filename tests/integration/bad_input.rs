@@ -444,6 +444,17 @@ fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
     let out = run(&[missing.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+    let cut = dir.join("cut.toml");
+    let action =
+        "\n[[actions]]\ndo = \"link-down\"\na = \"primary\"\nb = \"replica\"\nat = \"1s\"\n";
+    std::fs::write(&cut, format!("{BASE}{action}")).unwrap();
+    let out = run(&[cut.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cut.toml") && stderr.contains("link-down"),
+        "{stderr}"
+    );
     assert!(!out_dir.exists(), "nothing half-written");
     let _ = std::fs::remove_dir_all(&dir);
 }
