@@ -104,6 +104,13 @@ impl EventReader {
         self.dual_waiting_psync
     }
 
+    /// Whether a dual-channel replica is loading with its main channel established: it then
+    /// reads the stream into its local buffer at a cadence nobody reports (it answers no INFO
+    /// while loading), so the offset it would resume from is not observable.
+    pub fn resume_unknown(&self) -> bool {
+        self.dual_in_progress && !self.dual_waiting_psync
+    }
+
     /// The events one line means (usually none).
     pub fn read(&mut self, side: Side, text: &str) -> Vec<Event> {
         let replica = self.replica;

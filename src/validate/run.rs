@@ -249,10 +249,10 @@ fn replicaof_schedule(
 ///
 /// The resume offset is the RDB's offset + 1 during a full sync (from the log lines that state
 /// it), and `slave_repl_offset + 1` while the replica streams (from its INFO). A dual-channel
-/// replica that reads its main channel during the load moves on without telling anyone, so the
-/// real side keeps `$ENDOFF + 1` until the sync ends: an earlier exhaustion than the simulator's
-/// (which counts what was read). `first_limit` can differ there; the agreement goal does not use
-/// it.
+/// replica loading with its main channel established reads the stream at a cadence nobody
+/// reports, so no exhaustion is recorded then (the simulator, which knows what was read, can
+/// record one; `first_limit` may then say `backlog` on the simulated side only — the agreement
+/// goal does not use it).
 struct Follow {
     roles: Roles,
     reader: EventReader,
@@ -312,6 +312,9 @@ impl Follow {
 
     /// Records the first time the resume offset leaves the primary's PSYNC window.
     fn check_backlog(&mut self, run: &mut Live, now: Duration) {
+        if self.reader.resume_unknown() {
+            return;
+        }
         let resume = self.reader.sync_resume_offset.or(self.streaming_resume);
         let (Some(resume), Some(first)) = (resume, run.backlog_first(self.roles.primary)) else {
             return;
