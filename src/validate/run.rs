@@ -331,11 +331,18 @@ impl Follow {
     /// An INFO sample of every node that answers.
     fn sample_all(&mut self, run: &mut Live, now: Duration) {
         for i in 0..run.servers.len() {
-            let Some(s) = run.sample(i, now, self.reader.dual_waiting_psync()) else {
+            let Some(mut s) = run.sample(i, now, self.reader.dual_waiting_psync()) else {
                 continue;
             };
-            if i == self.roles.watched && s.master_link_up && !s.master_sync_in_progress {
-                self.streaming_resume = Some(s.slave_repl_offset + 1);
+            if i == self.roles.watched {
+                if s.master_link_up && !s.master_sync_in_progress {
+                    self.streaming_resume = Some(s.slave_repl_offset + 1);
+                }
+                // During a sync the replica would resume from the RDB's offset + 1 (the
+                // timeline's "replica behind" line), not from its empty dataset's offset.
+                if let Some(r) = self.reader.sync_resume_offset.or(self.streaming_resume) {
+                    s.resume_offset = r;
+                }
             }
             run.samples.push(s);
         }
