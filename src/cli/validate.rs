@@ -41,9 +41,9 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     let overrides = parse_overrides(&args.set)?;
     let mut models = Vec::new();
     for f in &files {
+        // `load_model` also builds the simulated cluster, so a model that cannot run is refused
+        // here.
         let model = load_model(f, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
-        Cluster::build(&model.cluster(), &model.run_options())
-            .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
         // Refuse what cannot be played on real servers before starting any.
         let nodes: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
         let loads: Vec<String> = model.workloads.iter().map(|w| w.name.clone()).collect();

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::events::parse_line;
+use super::events::{client_field, parse_line};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
 use super::run::parse_info;
 use super::server::RealServer;
 use crate::units::ByteSize;
-use crate::valkey::{PatternKind, SizeDist, WorkloadSpec};
+use crate::valkey::WorkloadSpec;
 
 /// What to measure with.
 #[derive(Clone, Debug)]
@@ -92,7 +92,7 @@ pub fn calibrate(
     let mut loads = Vec::new();
     for (i, value) in [o.value, small_value].into_iter().enumerate() {
         progress(&format!("full syncs of {} keys x {value} B", o.keys));
-        let p = start(binary, &work.join(format!("primary{i}")), &[])?;
+        let mut p = start(binary, &work.join(format!("primary{i}")), &[])?;
         populate(&p, o.keys, value)?;
         let bytes = if i == 0 {
             c.rdb_bytes as f64
@@ -104,9 +104,9 @@ pub fn calibrate(
         let mut transfer = Vec::new();
         for r in 0..o.runs {
             let mut replica = start(binary, &work.join(format!("replica{i}-{r}")), &[])?;
-            let mut primary_log = LogTimes::new(&p);
+            let mut primary_log = LogTimes::new(&mut p);
             let t = sync(&mut replica, &p)?;
-            primary_log.read(&p);
+            primary_log.read(&mut p);
             load.push(t.load_s);
             gap.extend(t.gap_s);
             if let (Some(a), Some(b)) = (
@@ -181,11 +181,9 @@ fn start(
     RealServer::start(&binary.path, "calibrate", dir, &d)
 }
 
+/// Calibration steps may take minutes (DEBUG POPULATE of a large dataset).
 fn command<T: redis::FromRedisValue>(s: &RealServer, cmd: &redis::Cmd) -> Result<T, String> {
-    let mut conn = s
-        .connect(Duration::from_secs(600))
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    cmd.query(&mut conn).map_err(|e| e.to_string())
+    s.command(cmd, Duration::from_secs(600))
 }
 
 fn populate(s: &RealServer, keys: u64, value: u64) -> Result<(), String> {
@@ -209,27 +207,17 @@ fn info(s: &RealServer) -> Result<std::collections::BTreeMap<String, String>, St
 }
 
 fn num(info: &std::collections::BTreeMap<String, String>, k: &str) -> f64 {
-    info.get(k).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    super::run::num(info, k) as f64
 }
 
 /// One BGSAVE: "Background saving started" → "DB saved on disk", from the log (s).
 fn bgsave(p: &mut RealServer) -> Result<f64, String> {
     let mut log = LogTimes::new(p);
     command::<String>(p, &redis::cmd("BGSAVE"))?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while Instant::now() < deadline {
-        log.read(p);
-        if let (Some(a), Some(b)) = (
-            log.first("Background saving started"),
-            log.first("DB saved on disk"),
-        ) {
-            // Let the parent reap the child before the next BGSAVE.
-            std::thread::sleep(Duration::from_millis(1_200));
-            return Ok(b - a);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err("BGSAVE did not finish within 10 minutes".into())
+    let (a, b) = log.wait_for(p, "Background saving started", "DB saved on disk", "BGSAVE")?;
+    // Let the parent reap the child before the next BGSAVE.
+    std::thread::sleep(Duration::from_millis(1_200));
+    Ok(b - a)
 }
 
 struct SyncTimes {
@@ -244,47 +232,22 @@ fn sync(replica: &mut RealServer, primary: &RealServer) -> Result<SyncTimes, Str
         replica,
         redis::cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port),
     )?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while Instant::now() < deadline {
-        log.read(replica);
-        if let (Some(a), Some(b)) = (
-            log.first("Loading DB in memory"),
-            log.first("Done loading RDB"),
-        ) {
-            let gap = log.first("Done downloading RDB").map(|d| a - d);
-            return Ok(SyncTimes {
-                load_s: b - a,
-                gap_s: gap,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err("the replica did not load the RDB within 10 minutes".into())
+    let (a, b) = log.wait_for(
+        replica,
+        "Loading DB in memory",
+        "Done loading RDB",
+        "the replica's load",
+    )?;
+    Ok(SyncTimes {
+        load_s: b - a,
+        gap_s: log.first("Done downloading RDB").map(|d| a - d),
+    })
 }
 
 /// Stops a streaming replica under a 10 MB/s load: what left the primary's output buffer for
 /// the kernel after the stop (sent minus the replica's offset at the stop minus `omem`).
 fn stalled_bytes(primary: &RealServer, replica: &mut RealServer) -> Result<u64, String> {
-    let spec = WorkloadSpec {
-        name: "calibrate".into(),
-        target: None,
-        start: crate::engine::SimDuration::ZERO,
-        stop: None,
-        pattern: PatternKind::Constant,
-        ops_per_sec: Some(1_000.0),
-        interval: None,
-        on: None,
-        off: None,
-        from_ops_per_sec: None,
-        to_ops_per_sec: None,
-        over: None,
-        steps: None,
-        value_size: SizeDist::Fixed {
-            size: ByteSize::new(10_000),
-        },
-        key_bytes: 16,
-        new_key_fraction: 0.0,
-    };
+    let spec = WorkloadSpec::constant("calibrate", 1_000.0, ByteSize::new(10_000), 16);
     let mut load = LoadThread::start(&spec, primary.port, Instant::now(), 1)?;
     std::thread::sleep(Duration::from_secs(2));
     let before = num(&info(replica)?, "slave_repl_offset");
@@ -295,9 +258,7 @@ fn stalled_bytes(primary: &RealServer, replica: &mut RealServer) -> Result<u64, 
         primary,
         redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("replica"),
     )?;
-    let omem: f64 = clients
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("omem="))
+    let omem: f64 = client_field(&clients, "omem=")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     load.stop();
@@ -307,30 +268,24 @@ fn stalled_bytes(primary: &RealServer, replica: &mut RealServer) -> Result<u64, 
 
 /// The times (s since the epoch) of a server's log lines written since this was made.
 struct LogTimes {
-    skip: usize,
     lines: Vec<(f64, String)>,
 }
 
 impl LogTimes {
-    fn new(s: &RealServer) -> Self {
-        LogTimes {
-            skip: Self::all(s).len(),
-            lines: Vec::new(),
-        }
+    /// Follows `s`'s log from now on.
+    fn new(s: &mut RealServer) -> Self {
+        s.new_log_lines();
+        LogTimes { lines: Vec::new() }
     }
 
-    fn all(s: &RealServer) -> Vec<(f64, String)> {
-        s.log_text()
-            .lines()
-            .filter_map(parse_line)
-            .map(|l| (l.unix_ms as f64 / 1e3, l.text))
-            .collect()
-    }
-
-    /// Re-reads the log (small files; simpler than following it).
-    fn read(&mut self, s: &RealServer) {
-        let mut all = Self::all(s);
-        self.lines = all.split_off(self.skip.min(all.len()));
+    /// Takes in the lines written since the last read.
+    fn read(&mut self, s: &mut RealServer) {
+        let new = s.new_log_lines();
+        self.lines.extend(
+            new.iter()
+                .filter_map(|l| parse_line(l))
+                .map(|l| (l.unix_ms as f64 / 1e3, l.text)),
+        );
     }
 
     fn first(&self, text: &str) -> Option<f64> {
@@ -338,6 +293,26 @@ impl LogTimes {
             .iter()
             .find(|(_, t)| t.contains(text))
             .map(|(t, _)| *t)
+    }
+
+    /// Reads until lines containing `a` and `b` have both been written (10 minutes at most);
+    /// their times.
+    fn wait_for(
+        &mut self,
+        s: &mut RealServer,
+        a: &str,
+        b: &str,
+        what: &str,
+    ) -> Result<(f64, f64), String> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            self.read(s);
+            if let (Some(ta), Some(tb)) = (self.first(a), self.first(b)) {
+                return Ok((ta, tb));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("{what} did not finish within 10 minutes"))
     }
 }
 

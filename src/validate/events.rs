@@ -181,12 +181,12 @@ impl EventReader {
     }
 
     fn cob(&mut self, text: &str) -> Option<Event> {
-        let id = field(text, "id=").unwrap_or_default().to_string();
+        let id = client_field(text, "id=").unwrap_or_default().to_string();
         if self.cob_clients.contains(&id) {
             return None;
         }
         self.cob_clients.push(id);
-        let omem = field(text, "omem=")
+        let omem = client_field(text, "omem=")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let (kind, limit) = if self.dual_waiting_psync {
@@ -216,8 +216,9 @@ impl EventReader {
     }
 }
 
-/// The value of `key` (`omem=`) in a client-info string: up to the next space.
-fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+/// The value of `key` (`omem=`) in a client-info string (a log line, a `CLIENT LIST` line): up
+/// to the next space.
+pub fn client_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let start = text
         .find(&format!(" {key}"))
         .map(|i| i + 1)

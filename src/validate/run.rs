@@ -6,18 +6,22 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::directives::{directives, grace_period_command};
-use super::events::{EventReader, Side, parse_line, sim_time};
+use super::events::{EventReader, Side, client_field, parse_line, sim_time};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
 use super::script::{Command, Probe, RealScript};
 use super::server::RealServer;
 use crate::engine::SimTime;
 use crate::valkey::{
-    CAUGHT_UP_BYTES, ClusterSpec, Event, InfoSample, Journal, NodeRole, OutcomeRecord, RunOptions,
+    ClusterSpec, Event, InfoSample, Journal, NodeRole, OutcomeRecord, RunOptions, caught_up,
 };
 
 /// How often the primary's backlog window is polled (for `t_backlog_exhausted_s`).
 const BACKLOG_POLL: Duration = Duration::from_millis(10);
+/// How long a scripted command or a set-up step waits for its reply.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `DEBUG POPULATE` of the model's dataset may take.
+const POPULATE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a poll waits for a server that may be busy loading.
 const POLL_TIMEOUT: Duration = Duration::from_millis(150);
 
@@ -56,7 +60,6 @@ pub fn run_real(
     binary: &ServerBinary,
     work: &Path,
 ) -> Result<RealRun, String> {
-    super::server::install_interrupt_handler();
     let roles = Roles::of(spec);
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let load_names: Vec<String> = spec.workloads.iter().map(|w| w.name.clone()).collect();
@@ -167,17 +170,10 @@ struct Roles {
 
 impl Roles {
     fn of(spec: &ClusterSpec) -> Self {
-        let primary = spec
-            .nodes
-            .iter()
-            .position(|n| n.role == NodeRole::Primary)
-            .unwrap_or(0);
-        let watched = spec
-            .nodes
-            .iter()
-            .position(|n| n.role == NodeRole::Replica)
-            .unwrap_or(primary);
-        Roles { primary, watched }
+        Roles {
+            primary: spec.primary_index(),
+            watched: spec.watched_replica_index(),
+        }
     }
 }
 
@@ -198,26 +194,24 @@ fn start_servers(
             &directives(&node.config, level),
         )?;
         if let Some(secs) = grace_period_command(&node.config) {
-            command(&server, |c| {
-                redis::cmd("DEBUG")
-                    .arg("delay-rdb-client-free-seconds")
-                    .arg(secs)
-                    .query::<()>(c)
-            })?;
+            let cmd = redis::cmd("DEBUG")
+                .arg("delay-rdb-client-free-seconds")
+                .arg(secs)
+                .clone();
+            server.command::<()>(&cmd, COMMAND_TIMEOUT)?;
         }
         servers.push(server);
     }
     let d = &spec.dataset;
     if d.keys > 0 {
-        let mut conn = servers[primary]
-            .connect(Duration::from_secs(600))
-            .map_err(|e| format!("cannot connect to the primary: {e}"))?;
-        redis::cmd("DEBUG")
+        let populate = redis::cmd("DEBUG")
             .arg("POPULATE")
             .arg(d.keys)
             .arg("key")
             .arg(d.value_size.bytes())
-            .query::<()>(&mut conn)
+            .clone();
+        servers[primary]
+            .command::<()>(&populate, POPULATE_TIMEOUT)
             .map_err(|e| format!("DEBUG POPULATE on the primary failed: {e}"))?;
     }
     Ok(servers)
@@ -352,13 +346,7 @@ impl Follow {
     fn in_sync_at_end(&self, run: &mut Live, end: Duration) -> bool {
         let p = run.sample(self.roles.primary, end, false);
         let r = run.sample(self.roles.watched, end, false);
-        let in_sync = match (&p, &r) {
-            (Some(p), Some(r)) => {
-                r.master_link_up
-                    && p.master_repl_offset.saturating_sub(r.slave_repl_offset) <= CAUGHT_UP_BYTES
-            }
-            _ => false,
-        };
+        let in_sync = matches!((&p, &r), (Some(p), Some(r)) if caught_up(p, r));
         run.samples.extend(p);
         run.samples.extend(r);
         in_sync
@@ -471,11 +459,7 @@ impl Live {
                 .unwrap_or_default();
             let omem = list
                 .lines()
-                .filter_map(|l| {
-                    l.split(' ')
-                        .find_map(|f| f.strip_prefix("omem="))
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
+                .filter_map(|l| client_field(l, "omem=")?.parse::<u64>().ok())
                 .max()
                 .unwrap_or(0);
             if rdb_pinned {
@@ -485,6 +469,11 @@ impl Live {
             }
         }
         Some(s)
+    }
+
+    /// A scripted command that answers `+OK`.
+    fn command(&self, node: usize, cmd: &redis::Cmd) -> Result<(), String> {
+        self.servers[node].command::<()>(cmd, COMMAND_TIMEOUT)
     }
 
     fn perform(&mut self, c: Command, loads: &mut [LoadThread]) {
@@ -497,52 +486,44 @@ impl Live {
                 }
                 Ok(())
             }
-            Command::ConfigSet(n, k, v) => command(&self.servers[n], |c| {
-                redis::cmd("CONFIG")
-                    .arg("SET")
-                    .arg(&k)
-                    .arg(&v)
-                    .query::<()>(c)
-            }),
+            Command::ConfigSet(n, k, v) => {
+                self.command(n, redis::cmd("CONFIG").arg("SET").arg(&k).arg(&v))
+            }
             Command::Replicaof(n, t) => {
                 let port = self.servers[t].port;
-                command(&self.servers[n], |c| {
-                    redis::cmd("REPLICAOF")
-                        .arg("127.0.0.1")
-                        .arg(port)
-                        .query::<()>(c)
-                })
+                self.command(n, redis::cmd("REPLICAOF").arg("127.0.0.1").arg(port))
             }
-            Command::ReplicaofNoOne(n) => command(&self.servers[n], |c| {
-                redis::cmd("REPLICAOF").arg("NO").arg("ONE").query::<()>(c)
-            }),
-            Command::KillConnection(n) => command(&self.servers[n], |c| {
-                let _ = redis::cmd("CLIENT")
-                    .arg("KILL")
-                    .arg("TYPE")
-                    .arg("replica")
-                    .query::<i64>(c);
-                redis::cmd("CLIENT")
-                    .arg("KILL")
-                    .arg("TYPE")
-                    .arg("master")
-                    .query::<i64>(c)
+            Command::ReplicaofNoOne(n) => {
+                self.command(n, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+            }
+            Command::KillConnection(n) => {
+                let kill = |kind: &str| {
+                    redis::cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("TYPE")
+                        .arg(kind)
+                        .clone()
+                };
+                // A node kills what it has: its replicas' links, and its link to a primary.
+                let _ = self.servers[n].command::<i64>(&kill("replica"), COMMAND_TIMEOUT);
+                self.servers[n]
+                    .command::<i64>(&kill("master"), COMMAND_TIMEOUT)
                     .map(|_| ())
-            }),
-            Command::PauseAfterFork(n, on) => command(&self.servers[n], |c| {
+            }
+            Command::PauseAfterFork(n, on) => self.command(
+                n,
                 redis::cmd("DEBUG")
                     .arg("pause-after-fork")
-                    .arg(u8::from(on))
-                    .query::<()>(c)
-            }),
-            Command::Populate(n, keys, size) => command(&self.servers[n], |c| {
+                    .arg(u8::from(on)),
+            ),
+            Command::Populate(n, keys, size) => self.command(
+                n,
                 redis::cmd("DEBUG")
                     .arg("POPULATE")
                     .arg(keys)
                     .arg("populate")
-                    .arg(size)
-                    .query::<()>(c)
-            }),
+                    .arg(size),
+            ),
             Command::SetLoad(l, on) => {
                 if let Some(load) = loads.get(l) {
                     load.shared
@@ -569,17 +550,6 @@ impl Probe for Live {
     }
 }
 
-/// Runs `f` on a new connection to `server` (commands of the script and the set-up).
-fn command<T>(
-    server: &RealServer,
-    f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-) -> Result<T, String> {
-    let mut conn = server
-        .connect(Duration::from_secs(5))
-        .map_err(|e| format!("node {}: cannot connect: {e}", server.name))?;
-    f(&mut conn).map_err(|e| format!("node {}: {e}", server.name))
-}
-
 /// `INFO` text as a map of `field → value`.
 pub fn parse_info(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -589,7 +559,8 @@ pub fn parse_info(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn num(info: &BTreeMap<String, String>, key: &str) -> u64 {
+/// A numeric INFO field (0 when missing).
+pub(super) fn num(info: &BTreeMap<String, String>, key: &str) -> u64 {
     info.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 

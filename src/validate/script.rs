@@ -226,29 +226,11 @@ impl RealScript {
 
     fn fail(&mut self, i: usize, now: Duration) {
         self.states[i] = State::Failed;
-        let spec = &self.specs[i];
-        let what = match &spec.when {
-            Some(c) if c.log.is_some() => format!(
-                "log line \"{}\" on {}",
-                c.log.clone().unwrap_or_default(),
-                c.node
-            ),
-            Some(c) => format!(
-                "{} {} {} on {}",
-                c.info.clone().unwrap_or_default(),
-                c.op.clone().unwrap_or_else(|| ">=".into()),
-                c.value.unwrap_or(0.0),
-                c.node
-            ),
-            None => "its trigger".to_string(),
-        };
-        let timeout = spec.timeout.unwrap_or(SimDuration::ZERO);
-        self.assertions_failed.push(format!(
-            "{}: timed out after {timeout} waiting for {what}",
-            self.labels[i]
-        ));
+        let label = &self.labels[i];
+        self.assertions_failed
+            .push(self.specs[i].timeout_message(label));
         self.marks
-            .insert(format!("{}:timeout", self.labels[i]), now.as_secs_f64());
+            .insert(format!("{label}:timeout"), now.as_secs_f64());
     }
 
     fn act(&mut self, i: usize, now: Duration, out: &mut Vec<Command>, probe: &mut dyn Probe) {

@@ -171,6 +171,20 @@ impl RealServer {
         Ok(conn)
     }
 
+    /// One command on a new connection that waits up to `timeout` (set-up, scripted actions,
+    /// calibration steps); errors name the node.
+    pub fn command<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        timeout: Duration,
+    ) -> Result<T, String> {
+        let mut conn = self
+            .connect(timeout)
+            .map_err(|e| format!("node {}: cannot connect: {e}", self.name))?;
+        cmd.query(&mut conn)
+            .map_err(|e| format!("node {}: {e}", self.name))
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -202,6 +202,16 @@ pub struct Cluster {
 /// default socket buffers and flight can hold, so a healthy stream always qualifies).
 pub const CAUGHT_UP_BYTES: u64 = 8 << 20;
 
+/// Whether a replica is in sync with its primary, from one INFO sample of each: its link is up
+/// and it is at most [`CAUGHT_UP_BYTES`] behind.
+pub fn caught_up(primary: &InfoSample, replica: &InfoSample) -> bool {
+    replica.master_link_up
+        && primary
+            .master_repl_offset
+            .saturating_sub(replica.slave_repl_offset)
+            <= CAUGHT_UP_BYTES
+}
+
 impl Cluster {
     /// Builds the simulation for `spec`.
     pub fn build(spec: &ClusterSpec, options: &RunOptions) -> Result<Self, BuildError> {
@@ -214,11 +224,7 @@ impl Cluster {
         let sim_err = |e: SimError| bad("nodes", e.to_string());
         let driver = sim.add_actor("net", Node::NetDriver).map_err(sim_err)?;
         sim.env_mut().wake.set_driver(driver);
-        let primary = spec
-            .nodes
-            .iter()
-            .position(|n| n.role == NodeRole::Primary)
-            .unwrap_or(0);
+        let primary = spec.primary_index();
         let mut servers = Vec::new();
         for (i, node) in spec.nodes.iter().enumerate() {
             let keys = if i == primary {
@@ -327,11 +333,7 @@ impl Cluster {
                 SimTime::ZERO,
             )?;
         }
-        let watched_replica = spec
-            .nodes
-            .iter()
-            .position(|n| n.role == NodeRole::Replica)
-            .unwrap_or(primary);
+        let watched_replica = spec.watched_replica_index();
         Ok(Cluster {
             sim,
             servers,
@@ -412,10 +414,7 @@ impl Cluster {
         );
         let last = |name: &String| world.samples.iter().rev().find(|s| &s.node == name);
         match (last(p), last(r)) {
-            (Some(p), Some(r)) => {
-                r.master_link_up
-                    && p.master_repl_offset.saturating_sub(r.slave_repl_offset) <= CAUGHT_UP_BYTES
-            }
+            (Some(p), Some(r)) => caught_up(p, r),
             _ => false,
         }
     }

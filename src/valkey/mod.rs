@@ -19,7 +19,9 @@ mod workload;
 mod workload_client;
 mod world;
 
-pub use cluster::{BuildError, CAUGHT_UP_BYTES, Cluster, OutcomeRecord, RunOptions, RunResult};
+pub use cluster::{
+    BuildError, CAUGHT_UP_BYTES, Cluster, OutcomeRecord, RunOptions, RunResult, caught_up,
+};
 pub use config::{
     BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
 };

@@ -139,6 +139,27 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// The failed assertion recorded when its wait times out: what it waited for, and how long.
+    pub fn timeout_message(&self, label: &str) -> String {
+        let what = match &self.when {
+            Some(c) if c.log.is_some() => format!(
+                "log line \"{}\" on {}",
+                c.log.clone().unwrap_or_default(),
+                c.node
+            ),
+            Some(c) => format!(
+                "{} {} {} on {}",
+                c.info.clone().unwrap_or_default(),
+                c.op.clone().unwrap_or_else(|| ">=".into()),
+                c.value.unwrap_or(0.0),
+                c.node
+            ),
+            None => "its trigger".to_string(),
+        };
+        let timeout = self.timeout.unwrap_or(SimDuration::ZERO);
+        format!("{label}: timed out after {timeout} waiting for {what}")
+    }
+
     /// The action's name.
     pub fn label(&self, index: usize) -> String {
         self.name
@@ -377,23 +398,7 @@ impl Script {
     fn time_out(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
         self.states[i] = State::Failed;
         let a = &self.actions[i];
-        let what = match &a.spec.when {
-            Some(c) if c.log.is_some() => format!(
-                "log line \"{}\" on {}",
-                c.log.clone().unwrap_or_default(),
-                c.node
-            ),
-            Some(c) => format!(
-                "{} {} {} on {}",
-                c.info.clone().unwrap_or_default(),
-                c.op.clone().unwrap_or_else(|| ">=".into()),
-                c.value.unwrap_or(0.0),
-                c.node
-            ),
-            None => "its trigger".to_string(),
-        };
-        let timeout = a.spec.timeout.unwrap_or(SimDuration::ZERO);
-        let msg = format!("{}: timed out after {timeout} waiting for {what}", a.label);
+        let msg = a.spec.timeout_message(&a.label);
         let now = ctx.now();
         let world = ctx.env();
         world.assertions_failed.push(msg);

@@ -216,3 +216,21 @@ pub struct ClusterSpec {
     #[serde(default)]
     pub actions: Vec<ActionSpec>,
 }
+
+impl ClusterSpec {
+    /// The node that starts as the primary (the first with role primary).
+    pub fn primary_index(&self) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Primary)
+            .unwrap_or(0)
+    }
+
+    /// The replica whose sync the outcome record describes (the first with role replica).
+    pub fn watched_replica_index(&self) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.role == NodeRole::Replica)
+            .unwrap_or_else(|| self.primary_index())
+    }
+}

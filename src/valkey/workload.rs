@@ -172,6 +172,29 @@ fn digits(n: u64) -> u64 {
 }
 
 impl WorkloadSpec {
+    /// A load at a fixed rate of fixed-size values, from time 0, never stopping, targeting the
+    /// first primary.
+    pub fn constant(name: &str, ops_per_sec: f64, value_size: ByteSize, key_bytes: u64) -> Self {
+        WorkloadSpec {
+            name: name.to_string(),
+            target: None,
+            start: SimDuration::ZERO,
+            stop: None,
+            pattern: PatternKind::Constant,
+            ops_per_sec: Some(ops_per_sec),
+            interval: None,
+            on: None,
+            off: None,
+            from_ops_per_sec: None,
+            to_ops_per_sec: None,
+            over: None,
+            steps: None,
+            value_size: SizeDist::Fixed { size: value_size },
+            key_bytes,
+            new_key_fraction: 0.0,
+        }
+    }
+
     /// Replication-stream bytes of one `SET key value` as RESP
     /// (`*3\r\n$3\r\nSET\r\n$<k>\r\n<key>\r\n$<v>\r\n<value>\r\n`), at the mean value size.
     pub fn bytes_per_op(&self) -> f64 {
@@ -393,26 +416,7 @@ mod tests {
 
     #[test]
     fn resp_size_of_a_set() {
-        let w = WorkloadSpec {
-            name: "w".into(),
-            target: None,
-            start: SimDuration::ZERO,
-            stop: None,
-            pattern: PatternKind::Constant,
-            ops_per_sec: Some(1.0),
-            interval: None,
-            on: None,
-            off: None,
-            from_ops_per_sec: None,
-            to_ops_per_sec: None,
-            over: None,
-            steps: None,
-            value_size: SizeDist::Fixed {
-                size: ByteSize::new(100),
-            },
-            key_bytes: 16,
-            new_key_fraction: 0.0,
-        };
+        let w = WorkloadSpec::constant("w", 1.0, ByteSize::new(100), 16);
         // *3\r\n $3\r\nSET\r\n $16\r\n <16>\r\n $100\r\n <100>\r\n
         assert_eq!(w.bytes_per_op(), (4 + 9 + 5 + 18 + 6 + 102) as f64);
     }
