@@ -135,6 +135,22 @@ impl ReplClient {
     }
 }
 
+/// How `freeClient` ends a replica-side client's socket.
+///
+/// Valkey always calls `close()`. What the replica then sees depends on the socket: a client
+/// freed after its RDB went out (the RDB channel once the child exited) ends with a FIN behind
+/// its last bytes, and the replica reads the payload to its end. A client dropped mid-stream
+/// (output-buffer limit, timeout, `CLIENT KILL`) is modelled as a reset: on Valkey 9.1.2 the
+/// bytes already in the kernel when the primary dropped a replica never reached it
+/// (valkey-model.md §10.2), so the replica's resume offset lags by them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SocketEnd {
+    /// A FIN after the bytes already written.
+    Close,
+    /// A reset: what is in the socket buffers or in flight is lost.
+    Reset,
+}
+
 /// The fork child serving replicas.
 #[derive(Clone, Debug)]
 pub(crate) struct Child {
@@ -922,7 +938,7 @@ impl Server {
             self.postpone_rdb_client_free(ctx, i);
             return;
         }
-        self.free_client(ctx, i);
+        self.free_client_with(ctx, i, SocketEnd::Close);
     }
 
     /// The RDB client is to be freed but still protects the backlog for its main channel: the
@@ -1146,9 +1162,15 @@ impl Server {
         self.free_client(ctx, i);
     }
 
-    /// `freeClient` of a replica-side client: drop its reference (one trim call), close its
-    /// connection, and stop a diskless child that has nobody left to feed.
+    /// `freeClient` of a replica-side client whose socket may still hold bytes that must not
+    /// arrive: see [`SocketEnd::Reset`].
     fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
+        self.free_client_with(ctx, i, SocketEnd::Reset);
+    }
+
+    /// `freeClient` of a replica-side client: drop its reference (one trim call), end its
+    /// connection as `end` says, and stop a diskless child that has nobody left to feed.
+    fn free_client_with(&mut self, ctx: C<'_, '_>, i: usize, end: SocketEnd) {
         if let Some(pos) = self.read_position(ctx, i) {
             let replica = self.primary.clients[i].replica;
             ctx.env().resume_offsets[replica] = Some(pos);
@@ -1165,7 +1187,10 @@ impl Server {
         if let Some(buf) = self.primary.buffer.as_mut() {
             buf.release(c.id);
         }
-        transport::reset(ctx, c.conn, Side::Acceptor);
+        match end {
+            SocketEnd::Close => transport::close(ctx, c.conn, Side::Acceptor),
+            SocketEnd::Reset => transport::reset(ctx, c.conn, Side::Acceptor),
+        }
         let registered = !matches!(c.state, ClientState::Handshake);
         if c.rdb_only {
             self.log(
@@ -1257,7 +1282,13 @@ impl Server {
                 self.log(ctx, Level::Notice, text);
                 let replica = self.primary.clients[i].replica;
                 ctx.env().journal.push(now, Event::GraceExpired { replica });
-                self.free_client(ctx, i);
+                // An RDB the child finished is all in the socket: a normal close delivers it.
+                let end = if self.primary.clients[i].state == ClientState::RdbTransmitted {
+                    SocketEnd::Close
+                } else {
+                    SocketEnd::Reset
+                };
+                self.free_client_with(ctx, i, end);
             }
             Timer::BacklogCheck(_) => self.advance(ctx),
             _ => {}
