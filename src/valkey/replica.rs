@@ -9,7 +9,16 @@
 //!   every `I` bytes loaded.
 //! * Flushing the old dataset takes no time.
 //! * A connection the primary resets is noticed when the replica would next read it: at once
-//!   while it reads, after the load (or the apply) when it is not reading (§4.6, §10.6).
+//!   while it reads; during a blocking load at the next `processEventsWhileBlocked`, which runs
+//!   each time the RDB loaded crosses a multiple of `loading-process-events-interval-bytes`
+//!   (none before the end of a small RDB's load, so then after the load and the apply, §10.6);
+//!   never while applying the local buffer, when the main channel has no read handler (§4.7).
+//!   The loaded bytes of a disk load are `L · (now − load start)`; a socket parse counts what
+//!   it has read.
+//! * A normal close (a FIN) loses nothing: the replica reads what is still in the socket
+//!   buffers and in flight, then sees end-of-file. A dual-channel RDB channel that the primary
+//!   closes after its child wrote the last byte therefore ends the download (or the socket
+//!   parse of a diskless load) normally; only a reset or a dropped link cuts it.
 //! * Control messages arriving during a blocking load are handled promptly, as
 //!   `processEventsWhileBlocked` does every 2 MiB of RDB.
 
@@ -61,6 +70,18 @@ enum MainPhase {
     Streaming { read_base: u64, base_offset: u64 },
 }
 
+/// Why the replica connects to its primary, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reconnect {
+    /// The first connection after `REPLICAOF`.
+    No,
+    /// `cancelReplicationHandshake`: "Reconnecting to PRIMARY h:p after failure".
+    AfterFailure,
+    /// `replicationHandlePrimaryDisconnection` of an established link (seen on 9.1.2 after a
+    /// main channel closed during a load): "Reconnecting to PRIMARY h:p".
+    AfterLinkLoss,
+}
+
 /// The main connection.
 #[derive(Clone, Debug)]
 struct MainLink {
@@ -105,6 +126,11 @@ struct RdbSync {
     arrived: bool,
     /// Bytes of the local buffer being applied.
     applying: u64,
+    /// When the blocking load started (`None` before it).
+    load_started: Option<SimTime>,
+    /// The main channel was closed during the blocking load: the loaded-bytes boundary at
+    /// which the next `processEventsWhileBlocked` notices it.
+    events_point: Option<u64>,
 }
 
 impl RdbSync {
@@ -181,17 +207,21 @@ impl Server {
         {
             self.replica.cached = Some((id, self.replica.offset));
         }
-        self.connect_to_primary(ctx, false);
+        self.connect_to_primary(ctx, Reconnect::No);
     }
 
-    fn connect_to_primary(&mut self, ctx: C<'_, '_>, after_failure: bool) {
+    fn connect_to_primary(&mut self, ctx: C<'_, '_>, reconnect: Reconnect) {
         let Some(primary) = self.replica.primary_node else {
             return;
         };
         self.replica.attempt += 1;
         let addr = self.primary_addr(ctx);
-        let suffix = if after_failure { " after failure" } else { "" };
-        if after_failure {
+        let suffix = match reconnect {
+            Reconnect::No => None,
+            Reconnect::AfterFailure => Some(" after failure"),
+            Reconnect::AfterLinkLoss => Some(""),
+        };
+        if let Some(suffix) = suffix {
             self.log(
                 ctx,
                 Level::Notice,
@@ -263,6 +293,17 @@ impl Server {
                 .is_some_and(|r| !r.parse_from_socket && !r.dual)
     }
 
+    /// Valkey 9.1 downloads a disk-load RDB (classic or dual-channel) in a bio thread, which
+    /// logs the download's end; the main thread notices it on its cron (`perf.download-polled`).
+    fn bio_thread_download(&self) -> bool {
+        self.perf.download_polled
+            && self
+                .replica
+                .rdb
+                .as_ref()
+                .is_some_and(|r| !r.parse_from_socket)
+    }
+
     /// Closes both channels and forgets the sync in progress.
     fn drop_link(&mut self, ctx: C<'_, '_>) {
         self.replica.download_failed = false;
@@ -286,6 +327,11 @@ impl Server {
 
     /// After a failure: cache what we have and reconnect at once (§8).
     fn fail_and_reconnect(&mut self, ctx: C<'_, '_>) {
+        self.drop_and_reconnect(ctx, Reconnect::AfterFailure);
+    }
+
+    /// Cache what we have, drop both channels and reconnect at once, logging `reconnect`.
+    fn drop_and_reconnect(&mut self, ctx: C<'_, '_>, reconnect: Reconnect) {
         let now = ctx.now();
         let node = self.node;
         ctx.env()
@@ -295,7 +341,7 @@ impl Server {
         if let Some(id) = self.replica.replid {
             self.replica.cached = Some((id, self.replica.offset));
         }
-        self.connect_to_primary(ctx, true);
+        self.connect_to_primary(ctx, reconnect);
     }
 
     // ------------------------------------------------------------------ network input
@@ -379,7 +425,8 @@ impl Server {
                 self.log(
                     ctx,
                     Level::Notice,
-                    "PSYNC is not possible, initialize RDB channel.".to_string(),
+                    "Dual channel replication: PSYNC is not possible, initialize RDB channel."
+                        .to_string(),
                 );
                 self.set_main_phase(MainPhase::WaitEndOff);
                 self.open_rdb_channel(ctx);
@@ -442,7 +489,7 @@ impl Server {
         };
         let req = rdb.offset + 1;
         let text = format!(
-            "Trying a partial resynchronization using main channel (request {}:{req}).",
+            "Dual channel replication: Trying a partial resynchronization using main channel (request {}:{req}).",
             rdb.replid
         );
         self.log(ctx, Level::Notice, text);
@@ -519,6 +566,8 @@ impl Server {
             parse_from_socket: false,
             arrived: false,
             applying: 0,
+            load_started: None,
+            events_point: None,
         });
         transport::send(
             ctx,
@@ -595,6 +644,8 @@ impl Server {
             parse_from_socket: parse,
             arrived: false,
             applying: 0,
+            load_started: None,
+            events_point: None,
         });
         let node = self.node;
         ctx.env().resume_offsets[node] = Some(offset + 1);
@@ -602,7 +653,13 @@ impl Server {
         let text = format!(
             "PRIMARY <-> REPLICA sync: receiving streamed RDB from primary with EOF {target}"
         );
-        self.log(ctx, Level::Notice, text);
+        if self.bio_thread_download() {
+            let spawn = "Replica main thread creating Bio thread to save RDB to disk";
+            self.log(ctx, Level::Notice, spawn.to_string());
+            self.log(ctx, Level::Notice, format!("Replica bio thread: {text}"));
+        } else {
+            self.log(ctx, Level::Notice, text);
+        }
         let mode = if parse {
             self.begin_blocking_load(ctx);
             ReadMode::Rate(Rate::new(self.load_rate(rdb_bytes)))
@@ -703,6 +760,8 @@ impl Server {
         }
         rdb.phase = RdbPhase::Noticing;
         if self.perf.download_polled {
+            let text = "Replica bio thread: Done downloading RDB";
+            self.log(ctx, Level::Notice, text.to_string());
             return; // noticed at the next replication cron
         }
         let max = self.perf.download_end_detect_max.as_nanos();
@@ -737,6 +796,7 @@ impl Server {
             return;
         };
         rdb.phase = RdbPhase::Loading;
+        rdb.load_started = Some(ctx.now());
         let rdb_bytes = rdb.rdb_bytes;
         self.replica.loading = true;
         self.replica.cached = None;
@@ -842,7 +902,7 @@ impl Server {
             self.apply_local_buffer(ctx, read_base);
             return;
         }
-        let text = "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization, RDB load in background.";
+        let text = "Dual channel replication: PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization, RDB load in background.";
         self.log(ctx, Level::Notice, text.to_string());
         let mode = match self.replica.rdb.as_ref() {
             Some(r) if r.phase == RdbPhase::Loading => ReadMode::Rate(Rate::new(
@@ -907,7 +967,8 @@ impl Server {
         self.log(
             ctx,
             Level::Notice,
-            "Successfully streamed replication data into memory".to_string(),
+            "Dual channel replication: Successfully streamed replication data into memory"
+                .to_string(),
         );
         self.log(
             ctx,
@@ -924,8 +985,8 @@ impl Server {
     fn abort_dual(&mut self, ctx: C<'_, '_>) {
         self.log(
             ctx,
-            Level::Warning,
-            "Aborting dual channel sync".to_string(),
+            Level::Notice,
+            "Dual channel replication: Aborting dual channel sync".to_string(),
         );
         self.fail_and_reconnect(ctx);
     }
@@ -934,56 +995,7 @@ impl Server {
 
     fn on_conn_closed(&mut self, ctx: C<'_, '_>, conn: ConnId) {
         if self.is_main(conn) {
-            let reading = match self.main_phase() {
-                Some(MainPhase::Streaming { .. }) => true,
-                // Read at the blocked cadence during a load: the EOF is seen (PR #1173).
-                Some(MainPhase::Buffering { .. }) => true,
-                Some(MainPhase::BufferFull { .. }) => false,
-                Some(MainPhase::Transfer) => !self.replica.loading,
-                _ => true,
-            };
-            if let Some(m) = self.replica.main.as_mut() {
-                m.dead = true;
-            }
-            if !reading {
-                return;
-            }
-            match self.main_phase() {
-                Some(MainPhase::Buffering { .. }) => {
-                    self.log(
-                        ctx,
-                        Level::Warning,
-                        "Provisional primary closed connection".to_string(),
-                    );
-                    self.abort_dual(ctx);
-                }
-                Some(MainPhase::Transfer) if self.bio_download() => {
-                    for text in [
-                        "Replica bio thread: I/O error trying to sync with PRIMARY: connection lost",
-                        "Replica bio thread: Error downloading RDB",
-                    ] {
-                        self.log(ctx, Level::Warning, text.to_string());
-                    }
-                    self.replica.download_failed = true;
-                }
-                Some(MainPhase::Transfer) => {
-                    self.log(
-                        ctx,
-                        Level::Warning,
-                        "I/O error trying to sync with PRIMARY: connection lost".to_string(),
-                    );
-                    self.fail_and_reconnect(ctx);
-                }
-                Some(MainPhase::Streaming { .. }) => self.connection_lost(ctx),
-                _ => {
-                    self.log(
-                        ctx,
-                        Level::Warning,
-                        "Error condition on socket for SYNC: Connection reset by peer".to_string(),
-                    );
-                    self.fail_and_reconnect(ctx);
-                }
-            }
+            self.on_main_closed(ctx, conn);
         } else if self.is_rdb(conn) {
             let phase = self.replica.rdb.as_ref().map(|r| r.phase);
             let receiving = self.replica.rdb.as_ref().is_some_and(RdbSync::receiving);
@@ -995,6 +1007,139 @@ impl Server {
                 );
                 self.abort_dual(ctx);
             }
+        }
+    }
+
+    /// The main channel was reset or reached end-of-file. It is noticed at once while the
+    /// replica reads it, at the next events point during a blocking load, and after the load
+    /// (and the apply) when it is not read at all.
+    fn on_main_closed(&mut self, ctx: C<'_, '_>, conn: ConnId) {
+        let parsing_it = self
+            .replica
+            .rdb
+            .as_ref()
+            .is_some_and(|r| r.conn == conn && r.parse_from_socket && r.receiving());
+        let reading = match self.main_phase() {
+            Some(MainPhase::BufferFull { .. }) => false,
+            // Classic: the RDB's own connection, read by the download (or by the socket parse
+            // of a diskless load); a disk load reads nothing.
+            Some(MainPhase::Transfer) => !self.replica.loading || parsing_it,
+            _ => true,
+        };
+        if let Some(m) = self.replica.main.as_mut() {
+            m.dead = true;
+        }
+        if !reading {
+            return;
+        }
+        if self.replica.loading && !parsing_it {
+            self.schedule_events_while_blocked(ctx);
+            return;
+        }
+        self.main_closed_noticed(ctx);
+    }
+
+    fn main_closed_noticed(&mut self, ctx: C<'_, '_>) {
+        match self.main_phase() {
+            Some(MainPhase::Buffering { .. }) => {
+                self.log(
+                    ctx,
+                    Level::Warning,
+                    "Dual channel replication: Provisional primary closed connection".to_string(),
+                );
+                self.abort_dual(ctx);
+            }
+            Some(MainPhase::Transfer) if self.bio_download() => {
+                for text in [
+                    "Replica bio thread: I/O error trying to sync with PRIMARY: connection lost",
+                    "Replica bio thread: Error downloading RDB",
+                ] {
+                    self.log(ctx, Level::Warning, text.to_string());
+                }
+                self.replica.download_failed = true;
+            }
+            Some(MainPhase::Transfer) => {
+                self.log(
+                    ctx,
+                    Level::Warning,
+                    "I/O error trying to sync with PRIMARY: connection lost".to_string(),
+                );
+                self.fail_and_reconnect(ctx);
+            }
+            Some(MainPhase::Streaming { .. }) => self.connection_lost(ctx),
+            _ => {
+                self.log(
+                    ctx,
+                    Level::Warning,
+                    "Error condition on socket for SYNC: Connection reset by peer".to_string(),
+                );
+                self.fail_and_reconnect(ctx);
+            }
+        }
+    }
+
+    /// RDB bytes the blocking load has processed: what the parser read from the socket, or
+    /// `L · (now − load start)` for a file.
+    fn rdb_bytes_loaded(&self, ctx: C<'_, '_>, rdb: &RdbSync) -> u64 {
+        if rdb.parse_from_socket {
+            return transport::level(ctx, rdb.conn, DOWN, Quantity::Read)
+                .saturating_sub(rdb.read_base)
+                .min(rdb.rdb_bytes);
+        }
+        let Some(start) = rdb.load_started else {
+            return 0;
+        };
+        let secs = ctx.now().saturating_since(start).as_secs_f64();
+        let loaded = secs * self.load_rate(rdb.rdb_bytes) as f64;
+        (loaded.round() as u64).min(rdb.rdb_bytes)
+    }
+
+    /// `rdbLoadProgressCallback` runs `processEventsWhileBlocked` each time the loaded bytes cross
+    /// a multiple of `loading-process-events-interval-bytes`: wake up at the next crossing, if
+    /// it comes before the end of the load.
+    fn schedule_events_while_blocked(&mut self, ctx: C<'_, '_>) {
+        let Some(rdb) = self.replica.rdb.clone() else {
+            return;
+        };
+        let interval = self.cfg.loading_process_events_interval_bytes.bytes();
+        if interval == 0 {
+            return; // never processes events while loading
+        }
+        let loaded = self.rdb_bytes_loaded(ctx, &rdb);
+        let boundary = rdb
+            .events_point
+            .filter(|&b| b > loaded)
+            .unwrap_or((loaded / interval + 1) * interval);
+        if boundary >= rdb.rdb_bytes {
+            return; // the load ends first: noticed after it
+        }
+        if let Some(r) = self.replica.rdb.as_mut() {
+            r.events_point = Some(boundary);
+        }
+        let wait = time_for(boundary - loaded, self.load_rate(rdb.rdb_bytes))
+            .max(SimDuration::from_nanos(1));
+        let attempt = self.replica.attempt;
+        ctx.schedule(Msg::Timer(Timer::EventsWhileBlocked(attempt)), wait);
+    }
+
+    /// A `processEventsWhileBlocked` during the load: a closed main channel is noticed now (a
+    /// socket parse that fell behind its load rate waits for its next boundary).
+    fn events_while_blocked(&mut self, ctx: C<'_, '_>) {
+        let Some(rdb) = self.replica.rdb.clone() else {
+            return;
+        };
+        let Some(boundary) = rdb.events_point else {
+            return;
+        };
+        if rdb.parse_from_socket && self.rdb_bytes_loaded(ctx, &rdb) < boundary {
+            self.schedule_events_while_blocked(ctx);
+            return;
+        }
+        if let Some(r) = self.replica.rdb.as_mut() {
+            r.events_point = None;
+        }
+        if self.replica.main.as_ref().is_some_and(|m| m.dead) {
+            self.main_closed_noticed(ctx);
         }
     }
 
@@ -1012,7 +1157,7 @@ impl Server {
             Level::Notice,
             "Caching the disconnected primary state.".to_string(),
         );
-        self.fail_and_reconnect(ctx);
+        self.drop_and_reconnect(ctx, Reconnect::AfterLinkLoss);
     }
 
     /// The offset the dataset reflects now.
@@ -1055,7 +1200,12 @@ impl Server {
                     self.schedule_keepalive(ctx, self.load_rate(rdb.rdb_bytes));
                 }
             }
-            Timer::Reconnect if self.replica.main.is_none() => self.connect_to_primary(ctx, true),
+            Timer::Reconnect if self.replica.main.is_none() => {
+                self.connect_to_primary(ctx, Reconnect::AfterFailure)
+            }
+            Timer::EventsWhileBlocked(a) if a == current && self.replica.loading => {
+                self.events_while_blocked(ctx)
+            }
             Timer::HandshakeDone(a) if a == self.replica.attempt => self.send_handshake(ctx),
             _ => {}
         }
@@ -1078,6 +1228,12 @@ impl Server {
             && rdb.arrived
             && rdb.phase == RdbPhase::Noticing
         {
+            for text in [
+                "Replica main thread detected RDB download completion in Bio thread",
+                "Loading the RDB and finalizing primary-replica sync...",
+            ] {
+                self.log(ctx, Level::Notice, text.to_string());
+            }
             let attempt = self.replica.attempt;
             ctx.schedule(
                 Msg::Timer(Timer::DownloadNoticed(attempt)),

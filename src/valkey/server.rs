@@ -207,7 +207,8 @@ impl Server {
             | Timer::ApplyDone(_)
             | Timer::LoadKeepalive(_)
             | Timer::Reconnect
-            | Timer::HandshakeDone(_) => self.replica_on_timer(t, ctx),
+            | Timer::HandshakeDone(_)
+            | Timer::EventsWhileBlocked(_) => self.replica_on_timer(t, ctx),
         }
     }
 

@@ -77,6 +77,9 @@ pub enum Timer {
     Reconnect,
     /// The replica's handshake steps are done: send the sync request (attempt).
     HandshakeDone(u64),
+    /// A replica blocked in a load processes events (`processEventsWhileBlocked`) now: it
+    /// notices a main channel that was closed meanwhile (attempt).
+    EventsWhileBlocked(u64),
 }
 
 /// Actions on a node, mirroring what Valkey's tests do to servers.
