@@ -5,6 +5,7 @@ mod bad_input;
 mod case_study;
 mod common;
 mod determinism;
+mod dual_channel;
 mod engine_errors;
 mod net;
 mod ordering;
