@@ -1039,6 +1039,12 @@ impl Server {
         self.main_closed_noticed(ctx);
     }
 
+    /// The replica notices that the primary closed its main channel.
+    ///
+    /// Simplification: noticed during a dual-channel disk load, Valkey 9.1.2 aborts the sync
+    /// and its load and then *exits* ("Short read or OOM loading DB. Unrecoverable error,
+    /// aborting now.", seen on a real 9.1.2 with a 20 MB RDB); the model aborts and reconnects
+    /// (valkey-model.md §4.6, §4.8) and does not model the process exit.
     fn main_closed_noticed(&mut self, ctx: C<'_, '_>) {
         match self.main_phase() {
             Some(MainPhase::Buffering { .. }) => {

@@ -95,8 +95,11 @@ pub struct PerfSpec {
     /// thread notices on its next 1 Hz replication cron (seen on 9.1.2: "Replica main thread
     /// detected RDB download completion / failure in Bio thread"). When true, the download's end
     /// and a lost connection during it wait for that tick (instead of the
-    /// `download-end-detect-*` draw), and only then does the replica load or reconnect.
-    /// Default false.
+    /// `download-end-detect-*` draw), and only then does the replica load or reconnect. The
+    /// bio thread's own lines ("Replica bio thread: Done downloading RDB", …) are logged when
+    /// the last byte is written, for classic and dual-channel downloads alike; a dual-channel
+    /// download cut by the primary is still noticed at once (simplification: only the classic
+    /// failure waits for the tick). Default false.
     pub download_polled: bool,
 }
 
