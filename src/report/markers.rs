@@ -11,9 +11,11 @@ pub(crate) struct Marker {
     pub t_s: f64,
     pub label: String,
     pub colour: RGBColor,
+    /// The label and colour of each event the marker stands for, in order.
+    pub parts: Vec<(String, RGBColor)>,
 }
 
-/// Approximate width of a label in pixels at [`style::TICK_SIZE`] (DejaVu Sans averages ≈ 0.56
+/// Estimated width of a label in pixels at [`style::TICK_SIZE`] (DejaVu Sans averages ≈ 0.56
 /// em per character).
 pub(crate) fn label_width_px(label: &str) -> f64 {
     label.chars().count() as f64 * style::TICK_SIZE * 0.56 + 8.0
@@ -80,7 +82,7 @@ fn colour_of(kind: &str) -> RGBColor {
 }
 
 /// Rank of a colour when events merge: a failure colours the marker.
-fn severity(c: RGBColor) -> u8 {
+pub(crate) fn severity(c: RGBColor) -> u8 {
     [style::ORANGE, style::REDDISH_PURPLE, style::VERMILLION]
         .iter()
         .position(|&s| s == c)
@@ -92,8 +94,9 @@ fn merge(events: Vec<(f64, String, RGBColor)>, merge_s: f64) -> Vec<Marker> {
     for (t, label, colour) in events {
         match out.last_mut() {
             Some(m) if t - m.t_s <= merge_s => {
-                if !m.label.split(", ").any(|l| l == label) {
+                if !m.parts.iter().any(|(l, _)| *l == label) {
                     m.label = format!("{}, {label}", m.label);
+                    m.parts.push((label, colour));
                 }
                 if severity(colour) > severity(m.colour) {
                     m.colour = colour;
@@ -101,36 +104,13 @@ fn merge(events: Vec<(f64, String, RGBColor)>, merge_s: f64) -> Vec<Marker> {
             }
             _ => out.push(Marker {
                 t_s: t,
-                label,
+                label: label.clone(),
                 colour,
+                parts: vec![(label, colour)],
             }),
         }
     }
     out
-}
-
-/// Assigns each marker's label a row so that labels in a row do not overlap, given the pixel x of
-/// each marker; returns the row per marker and the number of rows. Labels start at their
-/// marker; when every row is taken, the row whose last label ends first is reused.
-pub(crate) fn label_rows(xs_px: &[f64], labels: &[&str], max_rows: usize) -> (Vec<usize>, usize) {
-    let mut row_end: Vec<f64> = Vec::new();
-    let mut rows = Vec::with_capacity(xs_px.len());
-    for (x, label) in xs_px.iter().zip(labels) {
-        let free = row_end.iter().position(|&end| end <= *x);
-        let row = match free {
-            Some(r) => r,
-            None if row_end.len() < max_rows.max(1) => {
-                row_end.push(f64::NEG_INFINITY);
-                row_end.len() - 1
-            }
-            None => (0..row_end.len())
-                .min_by(|&a, &b| row_end[a].total_cmp(&row_end[b]))
-                .unwrap_or(0),
-        };
-        row_end[row] = x + label_width_px(label);
-        rows.push(row);
-    }
-    (rows, row_end.len())
 }
 
 #[cfg(test)]
@@ -174,12 +154,5 @@ mod tests {
             ]
         );
         assert_eq!(m[1].colour, style::VERMILLION);
-    }
-
-    #[test]
-    fn rows_avoid_overlaps() {
-        let (rows, n) = label_rows(&[0.0, 10.0, 500.0], &["fork", "RDB sent", "loaded"], 4);
-        assert_eq!(rows, vec![0, 1, 0]);
-        assert_eq!(n, 2);
     }
 }

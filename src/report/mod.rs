@@ -42,6 +42,7 @@ mod render;
 mod run;
 mod run_data;
 mod series;
+mod strip;
 pub mod style;
 mod sweep;
 mod table;

@@ -17,9 +17,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::format::{self, ByteUnit};
 use super::markers::{self, Marker};
 use super::panel::{self, Limit, Panel, Scale, Trace};
-use super::render::{Chart, ChartResult, text, titled};
+use super::render::{Chart, ChartResult, text, titled, wrap};
 use super::run_data::RunData;
 use super::series;
+use super::strip::{self, StripLayout};
 use super::style;
 
 /// Width of the timeline image.
@@ -28,10 +29,16 @@ const WIDTH: u32 = 1400;
 const PANEL_HEIGHT: u32 = 260;
 /// Height of one row of event labels.
 const ROW_HEIGHT: u32 = 19;
+/// Space above the first row of event labels.
+const STRIP_TOP: u32 = 4;
+/// Height of the band of ticks (one per marker) under the event labels.
+const BAND_HEIGHT: u32 = 14;
+/// Height of one line of the repeated-events summary.
+const SUMMARY_LINE: u32 = 17;
+/// Characters per line of the repeated-events summary.
+const SUMMARY_WRAP: usize = 36;
 /// Space for the title and two lines of subtitle.
 const TITLE_HEIGHT: u32 = 92;
-/// At most this many rows of event labels.
-const MAX_ROWS: usize = 6;
 
 /// The run timeline of one run directory.
 #[derive(Debug)]
@@ -41,8 +48,7 @@ pub(crate) struct Timeline {
     x_end: f64,
     panels: Vec<Panel>,
     markers: Vec<Marker>,
-    rows: Vec<usize>,
-    row_count: usize,
+    strip: StripLayout,
 }
 
 impl Timeline {
@@ -66,7 +72,6 @@ impl Timeline {
         .flatten()
         .map(|p| Panel { gap_s, ..p })
         .collect();
-        let markers = markers::markers(&run.events, x_end / 400.0);
         let plot_px = f64::from(
             WIDTH
                 - panel::LEGEND_WIDTH
@@ -74,48 +79,121 @@ impl Timeline {
                 - panel::Y_LABEL_AREA
                 - panel::MARGIN_RIGHT,
         );
+        let markers = markers::markers(&run.events, strip::MERGE_PX / plot_px * x_end);
         let xs: Vec<f64> = markers.iter().map(|m| m.t_s / x_end * plot_px).collect();
-        let labels: Vec<&str> = markers.iter().map(|m| m.label.as_str()).collect();
-        let (rows, row_count) = markers::label_rows(&xs, &labels, MAX_ROWS);
+        let strip = strip::layout(&markers, &xs, label_width, plot_px);
         Timeline {
             title: title(run),
             subtitle: subtitle(run),
             x_end,
             panels,
             markers,
-            rows,
-            row_count,
+            strip,
         }
     }
 
+    /// The lines of the repeated-events summary: text, the colour of a tick before it (first
+    /// line of an entry), and whether it is an entry (indented, black) or a note (grey).
+    fn summary(&self) -> Vec<(String, Option<RGBColor>, bool)> {
+        let mut lines = Vec::new();
+        if !self.strip.repeats.is_empty() {
+            let head = "repeats (first labelled, then ticks):";
+            lines.extend(
+                wrap(head, SUMMARY_WRAP + 4)
+                    .into_iter()
+                    .map(|l| (l, None, false)),
+            );
+        }
+        for r in &self.strip.repeats {
+            let entry = format!("×{} {}", r.count, r.label);
+            for (k, line) in wrap(&entry, SUMMARY_WRAP).into_iter().enumerate() {
+                lines.push((line, (k == 0).then_some(r.colour), true));
+            }
+        }
+        if self.strip.unlabelled > 0 {
+            let note = format!(
+                "{} more marker(s) left unlabelled for lack of room (journal.json lists every event)",
+                self.strip.unlabelled
+            );
+            lines.extend(
+                wrap(&note, SUMMARY_WRAP + 4)
+                    .into_iter()
+                    .map(|l| (l, None, false)),
+            );
+        }
+        lines
+    }
+
     fn strip_height(&self) -> u32 {
-        self.row_count.max(1) as u32 * ROW_HEIGHT + 8
+        let labels = self.strip.rows.max(1) as u32 * ROW_HEIGHT;
+        let summary = self.summary().len() as u32 * SUMMARY_LINE;
+        STRIP_TOP + labels.max(summary) + BAND_HEIGHT
     }
 
     fn draw_strip<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> ChartResult {
-        let (w, _) = area.dim_in_pixel();
-        let (left, _) = area.split_horizontally(w.saturating_sub(panel::LEGEND_WIDTH));
-        let rows = self.row_count.max(1) as f64;
+        let (w, h) = area.dim_in_pixel();
+        let (left, right) = area.split_horizontally(w.saturating_sub(panel::LEGEND_WIDTH));
+        let h = f64::from(h);
         let mut chart = ChartBuilder::on(&left)
             .margin_left(panel::MARGIN_LEFT)
             .margin_right(panel::MARGIN_RIGHT)
             .y_label_area_size(panel::Y_LABEL_AREA)
-            .build_cartesian_2d(0.0..self.x_end, 0.0..rows)?;
-        for (m, &row) in self.markers.iter().zip(&self.rows) {
-            let y = rows - row as f64 - 0.5;
+            .build_cartesian_2d(0.0..self.x_end, 0.0..h)?;
+        let band = f64::from(BAND_HEIGHT);
+        for (m, placed) in self.markers.iter().zip(&self.strip.placed) {
             chart.draw_series(std::iter::once(PathElement::new(
-                vec![(m.t_s, y - 0.4), (m.t_s, 0.0)],
+                vec![(m.t_s, 2.0), (m.t_s, band - 2.0)],
+                m.colour.stroke_width(2),
+            )))?;
+            let Some(p) = placed else { continue };
+            let y = h - f64::from(STRIP_TOP) - (p.row as f64 + 0.5) * f64::from(ROW_HEIGHT);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(m.t_s, y + 0.4 * f64::from(ROW_HEIGHT)), (m.t_s, band)],
                 m.colour.mix(0.6).stroke_width(1),
             )))?;
-            let style = text(style::TICK_SIZE, m.colour).pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new(
-                format!(" {}", m.label),
-                (m.t_s, y),
-                style,
-            )))?;
+            let (label, hpos) = if p.ends_at_marker {
+                (format!("{} ", m.label), HPos::Right)
+            } else {
+                (format!(" {}", m.label), HPos::Left)
+            };
+            let style = text(style::TICK_SIZE, m.colour).pos(Pos::new(hpos, VPos::Center));
+            chart.draw_series(std::iter::once(Text::new(label, (m.t_s, y), style)))?;
+        }
+        let mut y = STRIP_TOP as i32 + 2;
+        for (line, tick, entry) in self.summary() {
+            if let Some(c) = tick {
+                right.draw(&PathElement::new(
+                    vec![(4, y + 2), (4, y + 13)],
+                    c.stroke_width(2),
+                ))?;
+            }
+            let (indent, colour) = if entry {
+                (12, style::BLACK)
+            } else {
+                (0, RGBColor(90, 90, 90))
+            };
+            right.draw(&Text::new(
+                line,
+                (indent, y),
+                text(style::TICK_SIZE, colour),
+            ))?;
+            y += SUMMARY_LINE as i32;
         }
         Ok(())
     }
+}
+
+/// A label's width in pixels as the embedded font sets it (with the space before it and some
+/// room after), or an estimate when the font cannot measure.
+fn label_width(label: &str) -> f64 {
+    let font = text(style::TICK_SIZE, style::BLACK).font;
+    style::ensure_font()
+        .ok()
+        .and_then(|()| font.box_size(&format!(" {label}")).ok())
+        .map_or_else(
+            || markers::label_width_px(label),
+            |(w, _)| f64::from(w) + 6.0,
+        )
 }
 
 impl Chart for Timeline {

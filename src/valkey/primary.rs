@@ -193,8 +193,8 @@ pub(crate) struct PrimaryState {
     last_keys_update: SimTime,
     /// The typical command size of the load (for block sizing).
     pub(crate) typical_command_bytes: u64,
-    /// Replica nodes whose resume offset is out of the window now (an exhaustion is reported
-    /// once per episode: when a replica goes from servable to not servable).
+    /// Replica nodes in an episode of backlog exhaustion (see `check_backlog_exhaustion`): each
+    /// episode is reported once.
     exhausted: Vec<usize>,
 }
 
@@ -1443,21 +1443,32 @@ impl Server {
         Some(start.first_offset + read.saturating_sub(start.written_base))
     }
 
-    /// Records the first time a replica's resume offset is no longer servable.
+    /// Reports backlog exhaustion once per episode. An episode starts when a replica's resume
+    /// offset falls below `repl_backlog_first_byte_offset` (a reconnect now needs a full sync)
+    /// and ends only when the replica is servable by the backlog at its configured size again:
+    /// its resume offset inside the window *and* at most `repl-backlog-size` bytes behind the
+    /// primary (or it has no resume offset at all). Being back inside a window that only the
+    /// replica's own output-buffer reference holds open does not end it: while such a replica
+    /// drains its COB, each event-loop trim moves the first byte just past what it has read (its
+    /// reference sits at what its socket accepted), so the plain in/out test flips on every
+    /// iteration.
     fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
         let first = buf.first_byte_offset();
+        let end = buf.offset() + 1;
+        let nominal = buf.backlog_bytes();
         let now = ctx.now();
         let world = ctx.env();
         for (replica, resume) in world.resume_offsets.iter().enumerate() {
-            let out = resume.is_some_and(|r| r < first);
             let known = self.primary.exhausted.contains(&replica);
+            let out = resume.is_some_and(|r| r < first);
+            let servable = resume.is_none_or(|r| r >= first && end.saturating_sub(r) <= nominal);
             if out && !known {
                 self.primary.exhausted.push(replica);
                 world.journal.push(now, Event::BacklogExhausted { replica });
-            } else if !out && known {
+            } else if servable && known {
                 self.primary.exhausted.retain(|&r| r != replica);
             }
         }

@@ -180,6 +180,46 @@ fn run_timeline_renders_with_titles_limits_and_event_labels() {
     assert!(html.contains("full_resync_loop"));
 }
 
+/// A full-resync loop of 34 cycles (the default model makes as many in 10 minutes): the first
+/// cycle is labelled in words, the later ones are ticks counted next to the strip, so no label is
+/// printed over another.
+#[test]
+fn a_long_resync_loop_labels_its_first_cycle_and_counts_the_rest() {
+    let dir = run_fixture("timeline-loop");
+    let ev = |t_s: f64, body: &str| format!("[{}, {body}]", (t_s * 1e9) as u64);
+    let mut events = vec![
+        ev(0.0, r#"{"event": "full_sync_started", "replica": 1}"#),
+        ev(0.0, r#"{"event": "fork", "offset": 0}"#),
+    ];
+    for k in 1..34 {
+        let t = 0.3 + 0.35 * f64::from(k);
+        events.push(ev(
+            t,
+            r#"{"event": "cob_disconnect", "replica": 1, "kind": "replica", "limit": "primary_cob_hard", "omem": 256000000}"#,
+        ));
+        events.push(ev(t, r#"{"event": "backlog_exhausted", "replica": 1}"#));
+        events.push(ev(t, r#"{"event": "full_sync_started", "replica": 1}"#));
+        events.push(ev(t, r#"{"event": "fork", "offset": 0}"#));
+    }
+    fs::write(
+        dir.join("journal.json"),
+        format!("{{\"events\": [{}]}}", events.join(",\n")),
+    )
+    .expect("write journal");
+    report::draw_run(&dir).expect("draw run");
+    let text = check_chart(&dir, "timeline");
+    assert!(
+        text.contains("COB hard limit, backlog out, full sync #2 (fork)"),
+        "{text}"
+    );
+    assert_eq!(text.matches("full sync #").count(), 1, "{text}");
+    assert!(
+        text.contains("×33 COB hard limit, backlog out, full sync (fork)"),
+        "{text}"
+    );
+    assert!(!text.contains("unlabelled"), "{text}");
+}
+
 #[test]
 fn plot_regenerates_a_run_directory_byte_for_byte() {
     let dir = run_fixture("replot");

@@ -440,3 +440,40 @@ fn a_disk_save_is_killed_when_its_last_replica_leaves() {
         "killed with the disconnect"
     );
 }
+
+// ---------------------------------------------------------------- backlog-exhaustion episodes
+
+fn exhaustions(r: &RunResult) -> usize {
+    r.journal
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::BacklogExhausted { .. }))
+        .count()
+}
+
+/// The dual-channel replica falls out of the window once, while its local buffer fills, and
+/// stays out while it drains the primary's COB after loading (each event-loop trim moves the
+/// first byte just past what it has read): one episode, one event.
+#[test]
+fn the_dual_worked_example_exhausts_the_backlog_exactly_once() {
+    let r = run("worked-example-dual.toml", &[]);
+    assert_eq!(exhaustions(&r), 1, "{:?}", r.journal.events);
+    assert!(r.record.t_backlog_exhausted_s.is_some());
+}
+
+/// In a full-resync loop each cycle is one episode (it ends when the next full sync gives the
+/// replica a fresh offset), so there is at most one exhaustion per full sync, plus one.
+#[test]
+fn a_full_resync_loop_exhausts_the_backlog_at_most_once_per_full_sync() {
+    for model in ["default.toml", "worked-example-classic.toml"] {
+        let r = run(model, &[]);
+        let n = exhaustions(&r);
+        assert!(r.record.full_syncs >= 3, "{model} loops");
+        assert!(n >= 1, "{model}: the loop is for lack of backlog");
+        assert!(
+            n as u64 <= r.record.full_syncs + 1,
+            "{model}: {n} exhaustions for {} full syncs",
+            r.record.full_syncs
+        );
+    }
+}
