@@ -9,6 +9,7 @@ use super::CliError;
 use super::output::{OutputDir, write_run_parts};
 use super::run::parse_overrides;
 use crate::scenario::{ModelFile, load_model};
+use crate::staging::{OutputKind, path_component};
 use crate::validate::{CaseResult, ServerBinary, compare, find_server, run_real};
 use crate::valkey::{Allocator, Cluster};
 
@@ -27,9 +28,13 @@ pub struct ValidateArgs {
     /// Override a field of every model: path.to.key=value (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Output directory.
+    /// Output directory: new, empty, or an earlier validation's output.
     #[arg(long, default_value = "output/validate")]
     pub out: PathBuf,
+    /// Also replace replsim's output of another kind at --out (never a directory replsim did
+    /// not write).
+    #[arg(long)]
+    pub force: bool,
     /// Exit with 1 if a case does not agree (outcome, and first COB disconnect within 15 %).
     #[arg(long)]
     pub strict: bool,
@@ -60,14 +65,14 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         binary.source,
         binary.allocator()
     );
-    let staging = OutputDir::create(&args.out)?;
+    let staging = OutputDir::create(&args.out, OutputKind::Validate, args.force)?;
     let work = WorkDir::new()?;
     crate::validate::server::install_interrupt_handler();
     crate::validate::server::remove_on_interrupt(&staging.path(""));
     crate::validate::server::remove_on_interrupt(&work.0);
     let mut cases = Vec::new();
     for (i, (file, model)) in files.iter().zip(&models).enumerate() {
-        let name = model.model.name.clone();
+        let name = path_component(&model.model.name);
         eprintln!(
             "[{}/{}] {name} ({}; the real run takes {})",
             i + 1,
@@ -121,7 +126,7 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         "validate-info.json",
         (serde_json::to_string_pretty(&info).unwrap_or_default() + "\n").as_bytes(),
     )?;
-    staging.commit()?;
+    let _lock = staging.commit()?;
     for c in &cases {
         for side in ["sim", "real"] {
             if let Err(e) = crate::report::draw_run(&args.out.join(&c.case).join(side)) {
@@ -154,7 +159,7 @@ fn run_case(
     work: &Path,
     out: &OutputDir,
 ) -> Result<CaseResult, CliError> {
-    let name = &model.model.name;
+    let name = &path_component(&model.model.name);
     let spec = model.cluster();
     let options = model.run_options();
     let sim = Cluster::build(&spec, &options)
