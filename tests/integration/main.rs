@@ -8,6 +8,7 @@ mod determinism;
 mod engine_errors;
 mod net;
 mod ordering;
+mod outputs;
 mod report;
 mod sweeps;
 mod timers;
