@@ -13,8 +13,8 @@ use crate::staging::OutputKind;
 /// Arguments of `replsim replay`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  replsim replay output/smoke/bundles/run-17.json
-  replsim replay bundle.json --out output/run-17      # also write logs, timeline, journal
+  replsim replay output/smoke/bundles/run-30.json
+  replsim replay bundle.json --out output/run-30      # also write logs, timeline, journal
 
 A bundle holds the resolved model (the point's overrides and the seed applied), the seed, the
 replsim version, the trace hash and the outcome of one run. Exit code 0 when the replay has the
