@@ -392,7 +392,7 @@ fn replaceable(
         })?;
     let lock = DirLock::try_lock(file, target)?;
     let same = marker.kind == kind;
-    if !force && !(same && kind.replaces_own_kind()) {
+    if !(force || same && kind.replaces_own_kind()) {
         let hint = if same && kind == OutputKind::Sweep {
             "pass --resume to continue it (replsim sweep), --force to replace it, or choose \
              another --out"
