@@ -26,10 +26,12 @@ fn help(sub: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The words of a help text that look like a path with a file extension.
+/// The words of a help text that look like a path with a file extension (not a pattern such
+/// as `models/*.toml` or `bundles/run-<i>.json`).
 fn file_paths(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '`' | '\''))
         .filter(|w| w.contains('/') && (w.ends_with(".toml") || w.ends_with(".json")))
+        .filter(|w| !w.contains(['*', '<', '{']))
         .map(str::to_string)
         .collect()
 }
