@@ -65,6 +65,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     let out_dir = args.out.clone().unwrap_or_else(|| {
         Path::new("output").join(path_component(&format!("{}-{seed}", model.model.name)))
     });
+    if let Some(path) = &args.bundle {
+        check_bundle_path(path)?;
+    }
     let staging = OutputDir::create(&out_dir, OutputKind::Run, args.force)?;
     let mut cluster = Cluster::build(&model.cluster(), &model.run_options())
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.model.display())))?;
@@ -96,6 +99,25 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         return Ok(());
     }
     print_summary(&args, &model.model.name, &out_dir, &result);
+    Ok(())
+}
+
+/// `--bundle FILE` may be new or an earlier bundle, never another file of the user's.
+fn check_bundle_path(path: &Path) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(CliError::bad_input(format!(
+            "--bundle {} is a directory; give a file name, e.g. --bundle {}",
+            path.display(),
+            path.join("bundle.json").display()
+        )));
+    }
+    if path.exists() && crate::experiment::Bundle::load(path).is_err() {
+        return Err(CliError::bad_input(format!(
+            "--bundle {} exists and is not a repro bundle; replsim only replaces its own \
+             bundles: choose another file name",
+            path.display()
+        )));
+    }
     Ok(())
 }
 

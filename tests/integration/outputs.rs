@@ -190,6 +190,18 @@ fn out_dot_and_an_existing_file_are_refused_before_simulating() {
         &replsim_in(&dir, &[&"replay", &bundle, &"--out", &"notes.txt"]),
         &["notes.txt", "is a file"],
     );
+    // --bundle naming a file of the user's (an earlier bundle is replaced).
+    refused(
+        &replsim_in(
+            &dir,
+            &[&"run", &"m.toml", &"--out", &"r", &"--bundle", &"notes.txt"],
+        ),
+        &["notes.txt", "not a repro bundle"],
+    );
+    ok(&replsim_in(
+        &dir,
+        &[&"run", &"m.toml", &"--out", &"r", &"--bundle", &bundle],
+    ));
     fs::remove_dir_all(dir.join("r")).unwrap();
     fs::remove_file(&bundle).unwrap();
     assert_eq!(listing(&dir), before);
