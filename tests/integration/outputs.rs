@@ -300,14 +300,21 @@ fn replsims_own_output_is_replaced_and_another_kind_only_with_force() {
     assert!(again.contains("output: "), "{again}");
     assert!(out.join("summary.json").is_file());
     assert!(!out.join("stale.txt").exists(), "replaced whole");
-    // An empty directory is used as is.
+    // An empty directory is used as is, by a run and by a sweep (even with --resume).
     let empty = dir.join("empty");
     fs::create_dir(&empty).unwrap();
     ok(&replsim_in(&dir, &[&"run", &m, &"--out", &empty]));
     assert!(empty.join("summary.json").is_file());
+    let exp = experiment(&dir, 20);
+    let empty = dir.join("empty-for-sweep");
+    fs::create_dir(&empty).unwrap();
+    ok(&replsim_in(
+        &dir,
+        &[&"sweep", &exp, &"-q", &"--resume", &"--out", &empty],
+    ));
+    assert!(empty.join("results.csv").is_file());
     // A sweep directory is not a run's to replace without --force; a sweep is not replaced by
     // another sweep without --force (or continued with --resume).
-    let exp = experiment(&dir, 20);
     let sweep = dir.join("sweep");
     ok(&replsim_in(
         &dir,
