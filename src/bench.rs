@@ -42,7 +42,14 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
-    fn new(workload: String, events: u64, wall_seconds: f64, trace_hash: Option<String>) -> Self {
+    /// A result from its measurements (the rate is derived; `runs_per_sec` is left empty).
+    /// Peer benchmarks (`benches/peers`) build theirs with it, so a new field cannot break them.
+    pub fn new(
+        workload: String,
+        events: u64,
+        wall_seconds: f64,
+        trace_hash: Option<String>,
+    ) -> Self {
         BenchResult {
             workload,
             events,

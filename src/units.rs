@@ -259,7 +259,7 @@ impl fmt::Display for ByteSize {
         ];
         let best = units
             .iter()
-            .filter(|&&(scale, _)| b >= scale && b % scale == 0)
+            .filter(|&&(scale, _)| b >= scale && b.is_multiple_of(scale))
             .min_by_key(|&&(scale, _)| b / scale);
         match best {
             Some(&(scale, unit)) => write!(f, "{}{unit}", b / scale),

@@ -1,5 +1,6 @@
 //! Output directories that appear whole or not at all: everything is written into a staging
-//! directory next to the target, which is renamed into place at the end.
+//! directory next to the target, which is renamed into place at the end (see
+//! [`crate::staging`]: only replsim's own output is ever replaced).
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -7,23 +8,22 @@ use std::path::{Path, PathBuf};
 
 use super::CliError;
 use crate::scenario::ModelFile;
-use crate::staging::StagedDir;
+use crate::staging::{DirLock, OutputError, OutputKind, StagedDir};
 use crate::valkey::{InfoSample, Journal, OutcomeRecord, RunResult};
 
-/// A run directory that appears whole or not at all (see [`crate::staging`]), with errors as
-/// [`CliError`]s.
+/// A run directory that appears whole or not at all, and replaces only replsim's own output
+/// (see [`crate::staging`]), with errors as [`CliError`]s.
 #[derive(Debug)]
 pub struct OutputDir(StagedDir);
 
 impl OutputDir {
-    /// Creates the staging directory beside `target`.
-    pub fn create(target: &Path) -> Result<Self, CliError> {
-        StagedDir::create(target).map(OutputDir).map_err(|e| {
-            CliError::bad_input(format!(
-                "cannot create output directory {}: {e}",
-                target.display()
-            ))
-        })
+    /// Checks that `target` may be written as output of `kind` (`force`: even over replsim's
+    /// output of another kind) and creates the staging directory beside it. Call it before
+    /// simulating, so a refused target costs nothing.
+    pub fn create(target: &Path, kind: OutputKind, force: bool) -> Result<Self, CliError> {
+        StagedDir::create(target, kind, force)
+            .map(OutputDir)
+            .map_err(output_error)
     }
 
     /// The path of a file inside the staging directory.
@@ -46,15 +46,10 @@ impl OutputDir {
         Ok(Box::new(BufWriter::new(f)))
     }
 
-    /// Replaces the target with the staging directory.
-    pub fn commit(self) -> Result<(), CliError> {
-        let target = self.0.target().to_path_buf();
-        self.0.commit().map_err(|e| {
-            CliError::runtime(format!(
-                "cannot move results into {}: {e}",
-                target.display()
-            ))
-        })
+    /// Replaces the target with the staging directory; the returned lock keeps other replsim
+    /// processes from replacing it until dropped (hold it while drawing the charts).
+    pub fn commit(self) -> Result<DirLock, CliError> {
+        self.0.commit().map_err(output_error)
     }
 
     fn write_error(&self, name: &str, e: std::io::Error) -> CliError {
@@ -62,6 +57,15 @@ impl OutputDir {
             "cannot write {}: {e}",
             self.0.target().join(name).display()
         ))
+    }
+}
+
+/// An output directory's error as a [`CliError`]: exit 2 when another directory would do.
+pub fn output_error(e: OutputError) -> CliError {
+    if e.is_bad_input() {
+        CliError::bad_input(e.to_string())
+    } else {
+        CliError::runtime(e.to_string())
     }
 }
 

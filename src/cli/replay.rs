@@ -8,12 +8,13 @@ use super::CliError;
 use super::output::{OutputDir, write_run};
 use super::sweep::to_cli;
 use crate::experiment::Bundle;
+use crate::staging::OutputKind;
 
 /// Arguments of `replsim replay`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  replsim replay output/smoke/bundles/run-17.json
-  replsim replay bundle.json --out output/run-17      # also write logs, timeline, journal
+  replsim replay output/smoke/bundles/run-30.json
+  replsim replay bundle.json --out output/run-30      # also write logs, timeline, journal
 
 A bundle holds the resolved model (the point's overrides and the seed applied), the seed, the
 replsim version, the trace hash and the outcome of one run. Exit code 0 when the replay has the
@@ -21,9 +22,14 @@ same trace hash and outcome, 1 when it differs, 2 when the bundle cannot be read
 pub struct ReplayArgs {
     /// The bundle (`bundles/run-<i>.json` of a sweep directory).
     pub bundle: PathBuf,
-    /// Also write the run's directory (logs, timeline.csv, journal.json) here.
+    /// Also write the run's directory (logs, timeline.csv, journal.json) here: a new or empty
+    /// directory, or an earlier run's output.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also replace replsim's output of another kind at --out (never a directory replsim did
+    /// not write).
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 /// Runs `replsim replay`.
@@ -37,17 +43,23 @@ pub fn run(args: ReplayArgs) -> Result<(), CliError> {
             env!("CARGO_PKG_VERSION")
         );
     }
+    let staging = match &args.out {
+        Some(out) => Some(OutputDir::create(out, OutputKind::Run, args.force)?),
+        None => None,
+    };
     let replay = bundle.replay(&file).map_err(to_cli)?;
-    if let Some(out) = &args.out {
-        let staging = OutputDir::create(out)?;
+    if let Some(staging) = staging {
         write_run(&staging, &replay.model, &replay.result)?;
         staging.commit()?;
     }
     let r = &replay.result.record;
+    let what = if bundle.is_single_run() {
+        format!("replsim run of model {}", replay.model.model.name)
+    } else {
+        format!("run {} of sweep {}", bundle.run, bundle.experiment)
+    };
     println!(
-        "{file}: run {} of {}: {} (trace hash {}, seed {})",
-        bundle.run,
-        bundle.experiment,
+        "{file}: {what}: {} (trace hash {}, seed {})",
         r.outcome.as_str(),
         r.trace_hash,
         r.seed

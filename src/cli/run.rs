@@ -7,12 +7,13 @@ use clap::Args;
 use super::CliError;
 use super::output::{OutputDir, write_run};
 use crate::scenario::{Override, load_model};
+use crate::staging::{OutputKind, path_component};
 use crate::valkey::{Cluster, RunResult};
 
 /// Arguments of `replsim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 23 --bundle flaky.json\n\nWrites output/<model>-<seed>/: summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
+    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 23 --bundle flaky.json\n\nWrites output/<model>-<seed>/ (or --out DIR, which must be new, empty or an earlier run's output): summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
 )]
 pub struct RunArgs {
     /// The model file (models/*.toml).
@@ -23,9 +24,14 @@ pub struct RunArgs {
     /// The master seed (overrides model.seed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output directory (default `output/<model>-<seed>`).
+    /// Output directory (default `output/<model>-<seed>`). It must be new, empty, or an earlier
+    /// run's output: replsim never replaces a directory it did not write.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also replace replsim's output of another kind at --out (a sweep or validate directory).
+    /// Never reaches a directory replsim did not write.
+    #[arg(long)]
+    pub force: bool,
     /// Print the outcome record as JSON on stdout (and nothing else).
     #[arg(long)]
     pub json: bool,
@@ -56,11 +62,13 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     let model =
         load_model(&args.model, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
     let seed = model.model.seed;
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("output").join(format!("{}-{seed}", model.model.name)));
-    let staging = OutputDir::create(&out_dir)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        Path::new("output").join(path_component(&format!("{}-{seed}", model.model.name)))
+    });
+    if let Some(path) = &args.bundle {
+        check_bundle_path(path)?;
+    }
+    let staging = OutputDir::create(&out_dir, OutputKind::Run, args.force)?;
     let mut cluster = Cluster::build(&model.cluster(), &model.run_options())
         .map_err(|e| CliError::bad_input(format!("{}: {e}", args.model.display())))?;
     if args.trace {
@@ -70,7 +78,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         .run()
         .map_err(|e| CliError::runtime(format!("simulation failed: {e}")))?;
     write_run(&staging, &model, &result)?;
-    staging.commit()?;
+    let _lock = staging.commit()?;
     if let Some(path) = &args.bundle {
         let bundle = crate::experiment::Bundle::of_single_run(&model, &args.set, &result.record);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -91,6 +99,25 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         return Ok(());
     }
     print_summary(&args, &model.model.name, &out_dir, &result);
+    Ok(())
+}
+
+/// `--bundle FILE` may be new or an earlier bundle, never another file of the user's.
+fn check_bundle_path(path: &Path) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(CliError::bad_input(format!(
+            "--bundle {} is a directory; give a file name, e.g. --bundle {}",
+            path.display(),
+            path.join("bundle.json").display()
+        )));
+    }
+    if path.exists() && crate::experiment::Bundle::load(path).is_err() {
+        return Err(CliError::bad_input(format!(
+            "--bundle {} exists and is not a repro bundle; replsim only replaces its own \
+             bundles: choose another file name",
+            path.display()
+        )));
+    }
     Ok(())
 }
 

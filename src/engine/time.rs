@@ -310,8 +310,8 @@ impl fmt::Display for SimDuration {
         let ns = self.0;
         match ns {
             0 => f.write_str("0s"),
-            _ if ns % NS_PER_H == 0 => write!(f, "{}h", ns / NS_PER_H),
-            _ if ns % NS_PER_MIN == 0 => write!(f, "{}m", ns / NS_PER_MIN),
+            _ if ns.is_multiple_of(NS_PER_H) => write!(f, "{}h", ns / NS_PER_H),
+            _ if ns.is_multiple_of(NS_PER_MIN) => write!(f, "{}m", ns / NS_PER_MIN),
             _ if ns >= NS_PER_S => write_scaled(f, ns, NS_PER_S, "s"),
             _ if ns >= NS_PER_MS => write_scaled(f, ns, NS_PER_MS, "ms"),
             _ if ns >= NS_PER_US => write_scaled(f, ns, NS_PER_US, "us"),

@@ -74,6 +74,11 @@ impl Bundle {
         }
     }
 
+    /// Whether this is the bundle of a single `replsim run --bundle` (not a sweep's run).
+    pub fn is_single_run(&self) -> bool {
+        self.experiment == "run" && self.run == 0 && self.point == 0 && self.rep == 0
+    }
+
     /// The file name of a run's bundle.
     pub fn file_name(run: u64) -> String {
         format!("run-{run}.json")

@@ -47,7 +47,8 @@ pub struct ExperimentMeta {
     /// Outcomes that write a repro bundle (default: every outcome but `clean_sync`).
     #[serde(default)]
     pub bundle: Option<Vec<String>>,
-    /// At most this many bundles per sweep (or shard), the first in run order (default 20).
+    /// At most this many bundles per sweep, the first in run order (default 20); a shard keeps
+    /// as many, and `replsim merge` keeps the first `max-bundles` of the merged sweep.
     #[serde(default = "default_max_bundles")]
     pub max_bundles: u32,
 }

@@ -12,6 +12,7 @@ use super::store::{
     RESULTS_JSONL, Staging,
 };
 use super::table::RowHead;
+use crate::staging::path_component;
 
 /// What a merge did.
 #[derive(Debug)]
@@ -50,8 +51,8 @@ pub fn merge(
         || default_out(&ordered[0].dir, &first.experiment),
         Path::to_path_buf,
     );
-    check_out(&out, &ordered, force)?;
-    let staging = Staging::create(&out)?;
+    check_out(&out, &ordered)?;
+    let staging = Staging::create(&out, force)?;
     let source = &ordered[0].dir;
     for name in [EXPERIMENT_TOML, MODEL_TOML] {
         let bytes = fs::read(source.join(name))
@@ -150,8 +151,10 @@ fn check_shards(inputs: &[Input]) -> Result<Vec<&Input>, ExperimentError> {
     Ok(slots.into_iter().flatten().collect())
 }
 
-/// Every run of the shard is in both tables.
+/// Every run of the shard is in both tables, once.
 fn check_complete(input: &Input) -> Result<(), ExperimentError> {
+    check_unique_runs(&input.dir.join(RESULTS_JSONL), false)?;
+    check_unique_runs(&input.dir.join(RESULTS_CSV), true)?;
     let shard = input.manifest.shard();
     let want = shard.len(input.manifest.runs);
     let json = count_lines(&input.dir.join(RESULTS_JSONL))?;
@@ -166,6 +169,39 @@ fn check_complete(input: &Input) -> Result<(), ExperimentError> {
         json.min(csv),
         input.dir.display()
     )))
+}
+
+/// Refuses a table in which a run id appears twice (two writers appended to the shard at once).
+fn check_unique_runs(path: &Path, csv: bool) -> Result<(), ExperimentError> {
+    let mut lines = Lines::open(path)?;
+    if csv {
+        lines.next()?;
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let mut line_no = if csv { 1 } else { 0 };
+    while let Some(line) = lines.next()? {
+        line_no += 1;
+        let Some(run) = run_of(&line, csv) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(run, line_no) {
+            return Err(ExperimentError::BadInput(format!(
+                "{}: run {run} appears more than once (lines {first} and {line_no}): two sweeps \
+                 wrote into this shard at once; run the shard again into a new directory",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The run id of a CSV or JSON row.
+fn run_of(line: &[u8], csv: bool) -> Option<u64> {
+    if csv {
+        let end = line.iter().position(|&b| b == b',')?;
+        return std::str::from_utf8(&line[..end]).ok()?.parse().ok();
+    }
+    serde_json::from_slice::<RowHead>(line).ok().map(|h| h.run)
 }
 
 /// Whole (newline-terminated) lines of a file.
@@ -183,13 +219,11 @@ fn default_out(first: &Path, experiment: &str) -> PathBuf {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .join(experiment)
+        .join(path_component(experiment))
 }
 
-fn check_out(out: &Path, inputs: &[&Input], force: bool) -> Result<(), ExperimentError> {
-    if !out.exists() {
-        return Ok(());
-    }
+/// `out` must not be one of the shards (the rest is [`Staging::create`]'s to check).
+fn check_out(out: &Path, inputs: &[&Input]) -> Result<(), ExperimentError> {
     let same = |d: &Path| match (fs::canonicalize(d), fs::canonicalize(out)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -200,18 +234,7 @@ fn check_out(out: &Path, inputs: &[&Input], force: bool) -> Result<(), Experimen
             out.display()
         )));
     }
-    if force && out.join(MANIFEST).is_file() {
-        return Ok(());
-    }
-    Err(ExperimentError::BadInput(format!(
-        "{} already exists; choose another --out{}",
-        out.display(),
-        if out.join(MANIFEST).is_file() {
-            ", or --force to replace it"
-        } else {
-            ""
-        }
-    )))
+    Ok(())
 }
 
 /// Both tables, run by run: run `r` is the next line of shard `r % N`.
@@ -304,9 +327,11 @@ impl Lines {
     }
 }
 
+/// Copies the bundles an unsharded sweep would have written: the first `max-bundles` in run
+/// order over all shards (each shard kept its own first `max-bundles`, which include these).
 fn copy_bundles(inputs: &[&Input], staging: &Staging) -> Result<u64, ExperimentError> {
     staging.mkdir(BUNDLES)?;
-    let mut copied = 0;
+    let mut found = std::collections::BTreeMap::new();
     for input in inputs {
         let dir = input.dir.join(BUNDLES);
         let Ok(entries) = fs::read_dir(&dir) else {
@@ -314,13 +339,46 @@ fn copy_bundles(inputs: &[&Input], staging: &Staging) -> Result<u64, ExperimentE
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if !(name.starts_with("run-") && name.ends_with(".json")) {
-                continue;
+            let run = name
+                .strip_prefix("run-")
+                .and_then(|r| r.strip_suffix(".json"))
+                .and_then(|r| r.parse::<u64>().ok());
+            if let Some(run) = run {
+                found.insert(run, (entry.path(), name));
             }
-            let to = staging.path(BUNDLES).join(&name);
-            fs::copy(entry.path(), &to).map_err(|e| ExperimentError::io(&to, "write", e))?;
-            copied += 1;
         }
     }
-    Ok(copied)
+    let max = max_bundles(&inputs[0].dir)?;
+    let mut copied = 0;
+    for (from, name) in found.into_values().take(max) {
+        let to = staging.path(BUNDLES).join(&name);
+        fs::copy(&from, &to).map_err(|e| ExperimentError::io(&to, "write", e))?;
+        copied += 1;
+    }
+    Ok(copied as u64)
+}
+
+/// `experiment.max-bundles` of the resolved experiment a shard was run with.
+fn max_bundles(dir: &Path) -> Result<usize, ExperimentError> {
+    let path = dir.join(EXPERIMENT_TOML);
+    let text = fs::read_to_string(&path).map_err(|e| ExperimentError::Unreadable {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let value: toml::Table = toml::from_str(&text).map_err(|e| ExperimentError::Invalid {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    value
+        .get("experiment")
+        .and_then(|e| e.get("max-bundles"))
+        .and_then(toml::Value::as_integer)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| {
+            ExperimentError::semantic(
+                path.display().to_string(),
+                "experiment.max-bundles",
+                "missing or not a count (the file is written by replsim sweep)",
+            )
+        })
 }

@@ -171,17 +171,10 @@ fn write_in_order(
         waiting.insert(j, finished);
         while let Some(finished) = waiting.remove(&want) {
             let (row, bundle) = finished?;
-            let bundle_path = dir.append(&row, bundle.as_ref())?;
-            let first = tally.first_surprise.is_none();
+            // The first surprising run and its replay command are printed once, in the
+            // sweep's summary (`SweepReport::first_surprise_command`).
+            dir.append(&row, bundle.as_ref())?;
             tally.add(shared.plan, row.run, &row.outcome);
-            if let Some(path) = bundle_path.filter(|_| first) {
-                progress.println(&format!(
-                    "run {} is {}; replay it with: replsim replay {}",
-                    row.run,
-                    row.outcome,
-                    path.display()
-                ));
-            }
             progress.inc();
             want += 1;
             shared.set_written(want);

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::RowHead;
 use super::{Bundle, ExperimentError, Plan, Row, Shard};
-use crate::staging::StagedDir;
+use crate::staging::{DirLock, OutputError, OutputKind, StagedDir};
 
 /// The deterministic description of a sweep directory (`sweep.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,21 +137,20 @@ pub struct SweepDir {
     rows: u64,
     bundles: u32,
     max_bundles: u32,
+    /// Held for as long as this directory is open: one writer per sweep directory.
+    _lock: DirLock,
 }
 
 impl SweepDir {
-    /// Creates the directory for a new sweep. An existing directory is an error unless `force`,
-    /// and even then only a sweep directory (or an empty one) is replaced.
+    /// Creates the directory for a new sweep. An existing sweep directory is an error unless
+    /// `force`; a directory replsim did not write is always one (an empty one is used).
     pub fn create(
         path: &Path,
         plan: &Plan,
         shard: Shard,
         force: bool,
     ) -> Result<SweepDir, ExperimentError> {
-        if path.exists() {
-            check_replaceable(path, force)?;
-        }
-        let staging = Staging::create(path)?;
+        let staging = Staging::create(path, force)?;
         staging.write(MANIFEST, Manifest::new(plan, shard).to_json().as_bytes())?;
         let experiment = format!("{EXPERIMENT_HEADER}{}", plan.resolved_toml());
         staging.write(EXPERIMENT_TOML, experiment.as_bytes())?;
@@ -159,12 +158,13 @@ impl SweepDir {
         staging.write(RESULTS_CSV, b"")?;
         staging.write(RESULTS_JSONL, b"")?;
         staging.mkdir(BUNDLES)?;
-        staging.commit()?;
-        SweepDir::open(path, plan, shard, 0, 0)
+        let lock = staging.commit()?;
+        SweepDir::open(path, plan, shard, 0, 0, lock)
     }
 
-    /// Reopens a killed sweep's directory: checks that it holds this experiment and shard,
-    /// keeps the rows both tables hold whole, and returns the tally of those rows.
+    /// Reopens a killed sweep's directory: checks that it holds this experiment and shard and
+    /// that no other process is writing it (taking its lock), keeps the rows both tables hold
+    /// whole, and returns the tally of those rows.
     pub fn resume(
         path: &Path,
         plan: &Plan,
@@ -172,6 +172,7 @@ impl SweepDir {
     ) -> Result<(SweepDir, Tally), ExperimentError> {
         let manifest = Manifest::load(path)?;
         check_same_sweep(path, &manifest, plan, shard)?;
+        let lock = DirLock::acquire(path, OutputKind::Sweep).map_err(output_error)?;
         let (csv_path, jsonl_path) = (path.join(RESULTS_CSV), path.join(RESULTS_JSONL));
         let total = plan.runs();
         let (_, json_rows) = scan_jsonl(&jsonl_path, shard, total, u64::MAX, &mut |_| {})?;
@@ -183,7 +184,10 @@ impl SweepDir {
         truncate(&csv_path, csv_bytes)?;
         truncate(&jsonl_path, json_bytes)?;
         let bundles = tally.surprises.min(u64::from(plan.max_bundles)) as u32;
-        Ok((SweepDir::open(path, plan, shard, rows, bundles)?, tally))
+        Ok((
+            SweepDir::open(path, plan, shard, rows, bundles, lock)?,
+            tally,
+        ))
     }
 
     fn open(
@@ -192,6 +196,7 @@ impl SweepDir {
         shard: Shard,
         rows: u64,
         bundles: u32,
+        lock: DirLock,
     ) -> Result<SweepDir, ExperimentError> {
         let append = |name: &str| {
             let p = path.join(name);
@@ -210,6 +215,7 @@ impl SweepDir {
             rows,
             bundles,
             max_bundles: plan.max_bundles,
+            _lock: lock,
         })
     }
 
@@ -282,29 +288,6 @@ impl SweepDir {
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
         write_atomic(&path, text.as_bytes())
     }
-}
-
-fn check_replaceable(path: &Path, force: bool) -> Result<(), ExperimentError> {
-    let is_sweep = path.join(MANIFEST).is_file();
-    let is_empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-    if !force {
-        let hint = if is_sweep {
-            "pass --resume to continue it, --force to start over, or choose another --out"
-        } else {
-            "choose another --out"
-        };
-        return Err(ExperimentError::BadInput(format!(
-            "{} already exists; {hint}",
-            path.display()
-        )));
-    }
-    if is_sweep || is_empty {
-        return Ok(());
-    }
-    Err(ExperimentError::BadInput(format!(
-        "{} exists and is not a sweep directory; --force only replaces sweep directories",
-        path.display()
-    )))
 }
 
 fn check_same_sweep(
@@ -417,20 +400,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExperimentEr
         })
 }
 
-/// A sweep or merge output directory that appears whole or not at all (see
-/// [`crate::staging`]), with errors as [`ExperimentError`]s.
+/// A sweep or merge output directory that appears whole or not at all and replaces only
+/// replsim's own output (see [`crate::staging`]), with errors as [`ExperimentError`]s.
 #[derive(Debug)]
 pub(crate) struct Staging(StagedDir);
 
 impl Staging {
-    /// Creates the staging directory beside `target` (bad input if that is impossible).
-    pub(crate) fn create(target: &Path) -> Result<Staging, ExperimentError> {
-        StagedDir::create(target).map(Staging).map_err(|e| {
-            ExperimentError::BadInput(format!(
-                "cannot create output directory {}: {e}",
-                target.display()
-            ))
-        })
+    /// Checks that `target` may hold a new sweep (`force`: replace replsim's output there) and
+    /// creates the staging directory beside it (bad input if either is impossible).
+    pub(crate) fn create(target: &Path, force: bool) -> Result<Staging, ExperimentError> {
+        StagedDir::create(target, OutputKind::Sweep, force)
+            .map(Staging)
+            .map_err(output_error)
     }
 
     /// The path of `name` inside the staging directory.
@@ -450,11 +431,17 @@ impl Staging {
             .map_err(|e| ExperimentError::io(&self.path(name), "create", e))
     }
 
-    /// Replaces the target with the staging directory.
-    pub(crate) fn commit(self) -> Result<(), ExperimentError> {
-        let target = self.0.target().to_path_buf();
-        self.0
-            .commit()
-            .map_err(|e| ExperimentError::io(&target, "move results into", e))
+    /// Replaces the target with the staging directory; returns its lock (one writer at a time).
+    pub(crate) fn commit(self) -> Result<DirLock, ExperimentError> {
+        self.0.commit().map_err(output_error)
+    }
+}
+
+/// An output directory's error as an [`ExperimentError`].
+pub(crate) fn output_error(e: OutputError) -> ExperimentError {
+    if e.is_bad_input() {
+        ExperimentError::BadInput(e.to_string())
+    } else {
+        ExperimentError::Runtime(e.to_string())
     }
 }

@@ -102,7 +102,9 @@ pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
         .out
         .clone()
         .unwrap_or_else(|| default_dir(&plan, shard));
-    let (mut dir, mut tally) = if options.resume && path.exists() {
+    // An empty directory (made by a job script, say) is a new sweep's, even with --resume.
+    let started_before = std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+    let (mut dir, mut tally) = if options.resume && started_before {
         SweepDir::resume(&path, &plan, shard)?
     } else {
         let dir = SweepDir::create(&path, &plan, shard, options.force)?;

@@ -51,13 +51,40 @@ pub(crate) struct ResultTable {
 }
 
 impl ResultTable {
-    /// Reads `results.csv`, else `results.jsonl`, from a sweep directory.
+    /// Reads `results.csv`, else `results.jsonl`, from a sweep directory; refuses a table in
+    /// which a run id appears twice (two writers appended to it at once).
     pub fn read(dir: &Path) -> Result<Self, ReportError> {
         let csv_path = dir.join("results.csv");
-        if csv_path.is_file() {
-            return read_csv(&csv_path);
+        let table = if csv_path.is_file() {
+            read_csv(&csv_path)?
+        } else {
+            read_jsonl(&dir.join("results.jsonl"))?
+        };
+        table.check_unique_runs()?;
+        Ok(table)
+    }
+
+    /// Every `run` cell appears once.
+    fn check_unique_runs(&self) -> Result<(), ReportError> {
+        let mut seen = BTreeMap::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            let Some(run) = row.get("run") else {
+                continue;
+            };
+            if let Some(first) = seen.insert(run.to_string(), i) {
+                return Err(ReportError::parse(
+                    &self.source,
+                    format!(
+                        "run {run} appears more than once (rows {} and {} of the table): two \
+                         sweeps wrote into this directory at once; run the sweep again into a \
+                         new directory (or with --force)",
+                        first + 1,
+                        i + 1
+                    ),
+                ));
+            }
         }
-        read_jsonl(&dir.join("results.jsonl"))
+        Ok(())
     }
 
     /// Whether a column exists.
@@ -133,6 +160,29 @@ fn cell_text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duplicated_run_id_is_refused_with_the_file_and_id() {
+        let dir = std::env::temp_dir().join(format!("replsim-table-dup-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("results.csv"),
+            "run,outcome\n0,clean_sync\n1,clean_sync\n",
+        )
+        .unwrap();
+        assert_eq!(ResultTable::read(&dir).unwrap().rows.len(), 2);
+        fs::write(
+            dir.join("results.csv"),
+            "run,outcome\n0,clean_sync\n1,clean_sync\n1,clean_sync\n",
+        )
+        .unwrap();
+        let e = ResultTable::read(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("results.csv") && e.contains("run 1 appears more than once"),
+            "{e}"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn cells_read_as_missing_when_empty_or_null() {

@@ -348,7 +348,7 @@ impl LoadSchedule {
                 on,
                 off,
             } => {
-                if step % 2 == 0 {
+                if step.is_multiple_of(2) {
                     Phase {
                         ops_per_sec: *ops_per_sec,
                         hold: Some(*on),

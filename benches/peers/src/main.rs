@@ -112,13 +112,7 @@ impl Comparison {
 
 /// A peer's run in replsim's result type, so every engine reports the same fields.
 fn peer_result(workload: &str, run: PeerRun) -> BenchResult {
-    BenchResult {
-        workload: workload.to_owned(),
-        events: run.events,
-        wall_seconds: run.wall_seconds,
-        events_per_sec: run.events as f64 / run.wall_seconds.max(1e-9),
-        trace_hash: None,
-    }
+    BenchResult::new(workload.to_owned(), run.events, run.wall_seconds, None)
 }
 
 /// Runs every workload on every engine.
