@@ -16,6 +16,7 @@ pub mod netns;
 pub mod run;
 pub mod script;
 pub mod server;
+pub mod shaped_calibrate;
 
 pub use compare::{Agreement, CaseResult};
 pub use locate::{ServerBinary, find_server};

@@ -124,6 +124,7 @@ impl Hosting {
 pub fn shaped_links(spec: &ClusterSpec) -> Result<Vec<ShapedLink>, String> {
     let hub = spec.primary_index();
     let primary = &spec.nodes[hub].name;
+    let primary_host = spec.nodes[hub].host_name();
     let mut out = Vec::new();
     for (i, node) in spec.nodes.iter().enumerate() {
         if i == hub {
@@ -136,15 +137,16 @@ pub fn shaped_links(spec: &ClusterSpec) -> Result<Vec<ShapedLink>, String> {
                 node.replicaof.as_deref().unwrap_or_default()
             ));
         }
+        let host = node.host_name();
         let link = spec
             .links
             .iter()
             .find(|l| {
-                (l.a == *primary && l.b == node.name) || (l.b == *primary && l.a == node.name)
+                (l.a == primary_host && l.b == host) || (l.b == primary_host && l.a == host)
             })
             .ok_or_else(|| {
                 format!(
-                    "node {}: no [[links]] entry between it and the primary {primary} (a shaped run needs its rate)",
+                    "node {}: no [[links]] entry between its host {host} and the primary's host {primary_host} (a shaped run puts every node in a namespace of its own and needs that link's rate)",
                     node.name
                 )
             })?;
@@ -610,6 +612,38 @@ mod tests {
         assert_eq!(dead, ["rsim-100-n0", "rsim-100-n1", "rs100a0"]);
         assert_eq!(owner_pid("rs4242b12"), Some(4242));
         assert_eq!(owner_pid("rsim-9-n3"), Some(9));
+    }
+
+    #[test]
+    fn a_model_gives_each_replica_its_links_rate_or_is_refused() {
+        let text = r#"
+[model]
+name = "m"
+[dataset]
+keys = 10
+value-size = "100"
+[[nodes]]
+name = "p"
+role = "primary"
+[[nodes]]
+name = "r"
+role = "replica"
+host = "rack2"
+[[links]]
+a = "rack2"
+b = "p"
+bandwidth = "200mbit"
+"#;
+        let mut spec = crate::scenario::parse_model(text, "m.toml", &[])
+            .unwrap()
+            .cluster();
+        let links = shaped_links(&spec).unwrap();
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].node, 1);
+        assert_eq!(links[0].rate.bytes_per_sec(), 25_000_000);
+        spec.links.clear();
+        let err = shaped_links(&spec).unwrap_err();
+        assert!(err.contains("node r") && err.contains("rack2"), "{err}");
     }
 
     #[test]
