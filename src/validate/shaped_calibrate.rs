@@ -207,7 +207,7 @@ fn stalled(
     replica.command::<()>(redis::cmd("REPLICAOF").arg(&addr).arg(primary.port), long)?;
     let deadline = Instant::now() + long;
     loop {
-        let info: String = replica.command(&redis::cmd("INFO").arg("replication"), long)?;
+        let info: String = replica.command(redis::cmd("INFO").arg("replication"), long)?;
         if parse_info(&info)
             .get("master_link_status")
             .map(String::as_str)
@@ -226,7 +226,7 @@ fn stalled(
     let mut load = LoadThread::start(&spec, &primary.place, primary.port, Instant::now(), 1)?;
     std::thread::sleep(Duration::from_secs(2));
     let offset = |s: &RealServer, field: &str| -> Result<u64, String> {
-        let text: String = s.command(&redis::cmd("INFO").arg("replication"), long)?;
+        let text: String = s.command(redis::cmd("INFO").arg("replication"), long)?;
         Ok(num(&parse_info(&text), field))
     };
     let before = offset(&replica, "slave_repl_offset")?;
