@@ -619,6 +619,7 @@ mod tests {
         let text = r#"
 [model]
 name = "m"
+horizon = "5s"
 [dataset]
 keys = 10
 value-size = "100"
