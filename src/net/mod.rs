@@ -27,6 +27,30 @@
 //!   retransmission without backoff), latency and bandwidth changes, connection resets. The
 //!   applications learn of a partition only through their own timeouts.
 //!
+//! # Socket buffers and queues for a real link
+//!
+//! A connection's `send-buffer` + `receive-buffer` (per link in a model file) are the bytes a
+//! receiver that stops reading lets its sender write before the sender's application buffer (a
+//! primary's COB) starts to grow. Measured with `replsim calibrate --shaped` on Linux 6.x
+//! (default sysctls, a 100–200 mbit HTB-shaped veth; see `models/shaped-100mbit-calibrated.toml`):
+//!
+//! * **send buffer**: the sender's Send-Q reached ~3.0 MB, the usable part of the autotuned
+//!   `net.ipv4.tcp_wmem` maximum (4 MiB by default; about 3/4 of it holds payload). Give
+//!   `send-buffer = 3/4 × tcp_wmem[2]` (`"3000k"` for the default), or 3/4 of `SO_SNDBUF` where an
+//!   application fixes it (Valkey does not).
+//! * **receive buffer**: the stopped receiver's Recv-Q held 1.5–4.2 MB: what autotuning had grown
+//!   the window to, which depends on the bandwidth-delay product and the traffic before the stall,
+//!   capped near half to 3/4 of `net.ipv4.tcp_rmem[2]` (6 MiB by default). Within a datacentre
+//!   (RTT well under 1 ms) give `receive-buffer = "1500k"`..`"4m"` (the low end to predict an
+//!   early COB overflow, the high end a late one); across sites, where the BDP exceeds a few MB,
+//!   give 3/4 of `tcp_rmem[2]`.
+//! * **queues**: a qdisc or switch queue in the path holds almost nothing when the receiver
+//!   stalls (its window closes first; the HTB queue was empty at the end of every stall). Only a
+//!   queue that fills on its own — a slower hop with a deep buffer under a sender faster than it —
+//!   adds its size; add it to `receive-buffer`.
+//! * **rate**: give the line rate (`"10gbit"`) and keep `framing-overhead` on: a measured TCP
+//!   stream on a 1500-byte-MTU link carries 0.952–0.954 of it, 1448/1514 = 0.956 predicts it.
+//!
 //! # Driving it
 //!
 //! [`Network`] is passive: it lives in the simulation's environment, every mutator takes `now`

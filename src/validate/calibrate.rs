@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::events::{client_field, parse_line};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
+use super::netns::Place;
 use super::run::parse_info;
 use super::server::RealServer;
 use crate::units::ByteSize;
@@ -178,7 +179,7 @@ fn start(
         ("repl-diskless-sync-delay".to_string(), "0".to_string()),
     ];
     d.extend(extra.iter().cloned());
-    RealServer::start(&binary.path, "calibrate", dir, &d)
+    RealServer::start(&binary.path, "calibrate", dir, &d, &Place::Loopback)
 }
 
 /// Calibration steps may take minutes (DEBUG POPULATE of a large dataset).
@@ -248,7 +249,7 @@ fn sync(replica: &mut RealServer, primary: &RealServer) -> Result<SyncTimes, Str
 /// the kernel after the stop (sent minus the replica's offset at the stop minus `omem`).
 fn stalled_bytes(primary: &RealServer, replica: &mut RealServer) -> Result<u64, String> {
     let spec = WorkloadSpec::constant("calibrate", 1_000.0, ByteSize::new(10_000), 16);
-    let mut load = LoadThread::start(&spec, primary.port, Instant::now(), 1)?;
+    let mut load = LoadThread::start(&spec, &primary.place, primary.port, Instant::now(), 1)?;
     std::thread::sleep(Duration::from_secs(2));
     let before = num(&info(replica)?, "slave_repl_offset");
     replica.set_paused(true);

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
+use super::netns::Place;
+use super::server::connect_to;
 use crate::engine::{ActorRng, actor_rng};
 use crate::valkey::{LoadSchedule, SizeDist, WorkloadSpec};
 
@@ -50,13 +52,16 @@ pub struct LoadThread {
 }
 
 impl LoadThread {
-    /// Starts the load `spec` against the server on `port`; its time 0 is `t0`.
-    pub fn start(spec: &WorkloadSpec, port: u16, t0: Instant, seed: u64) -> Result<Self, String> {
+    /// Starts the load `spec` against the server on `port` of `place`; its time 0 is `t0`.
+    pub fn start(
+        spec: &WorkloadSpec,
+        place: &Place,
+        port: u16,
+        t0: Instant,
+        seed: u64,
+    ) -> Result<Self, String> {
         let pattern = spec.load_pattern()?;
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .map_err(|e| format!("workload {}: {e}", spec.name))?;
-        let mut conn = client
-            .get_connection_with_timeout(Duration::from_secs(2))
+        let mut conn = connect_to(place, port, Duration::from_secs(2))
             .map_err(|e| format!("workload {}: cannot connect: {e}", spec.name))?;
         let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
         let _ = conn.set_write_timeout(Some(Duration::from_millis(500)));

@@ -9,6 +9,7 @@ use super::directives::{directives, grace_period_command};
 use super::events::{EventReader, Side, client_field, parse_line, sim_time};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
+use super::netns::Hosting;
 use super::script::{Command, Probe, RealScript};
 use super::server::RealServer;
 use crate::engine::SimTime;
@@ -53,19 +54,21 @@ pub struct RealRun {
     pub loads: Vec<LoadReport>,
 }
 
-/// Runs `spec` on real servers for `options.horizon`, in `work` (one folder per node).
+/// Runs `spec` on real servers for `options.horizon`, in `work` (one folder per node), placed
+/// by `hosting` (which the run keeps, and drops after its servers).
 pub fn run_real(
     spec: &ClusterSpec,
     options: &RunOptions,
     binary: &ServerBinary,
     work: &Path,
+    hosting: Hosting,
 ) -> Result<RealRun, String> {
     let roles = Roles::of(spec);
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let load_names: Vec<String> = spec.workloads.iter().map(|w| w.name.clone()).collect();
     let mut script = RealScript::new(&spec.actions, &names, &load_names)?;
-    let servers = start_servers(spec, binary, work, roles.primary)?;
-    let mut run = Live::new(servers, names.clone());
+    let servers = start_servers(spec, binary, work, roles.primary, &hosting)?;
+    let mut run = Live::new(servers, names.clone(), hosting);
     let mut loads = Vec::new();
     for w in &spec.workloads {
         let target = w
@@ -73,9 +76,11 @@ pub fn run_real(
             .as_ref()
             .and_then(|t| names.iter().position(|n| n == t))
             .unwrap_or(roles.primary);
+        let server = &run.servers[target];
         loads.push(LoadThread::start(
             w,
-            run.servers[target].port,
+            &server.place,
+            server.port,
             run.t0,
             options.seed,
         )?);
@@ -183,15 +188,17 @@ fn start_servers(
     binary: &ServerBinary,
     work: &Path,
     primary: usize,
+    hosting: &Hosting,
 ) -> Result<Vec<RealServer>, String> {
     let mut servers = Vec::new();
-    for node in &spec.nodes {
+    for (i, node) in spec.nodes.iter().enumerate() {
         let level = node.loglevel.as_deref().unwrap_or("notice");
         let server = RealServer::start(
             &binary.path,
             &node.name,
             &work.join(&node.name),
             &directives(&node.config, level),
+            &hosting.place(i),
         )?;
         if let Some(secs) = grace_period_command(&node.config) {
             let cmd = redis::cmd("DEBUG")
@@ -369,11 +376,13 @@ struct Live {
     t0: Instant,
     t0_unix_ms: i64,
     sample_names: Vec<String>,
+    /// Last, so that it is dropped after the servers (a namespace goes after its server).
+    hosting: Hosting,
 }
 
 impl Live {
     /// The servers at time 0 (now): what their logs hold so far is before it.
-    fn new(mut servers: Vec<RealServer>, names: Vec<String>) -> Self {
+    fn new(mut servers: Vec<RealServer>, names: Vec<String>, hosting: Hosting) -> Self {
         for s in &mut servers {
             s.new_log_lines();
         }
@@ -386,6 +395,7 @@ impl Live {
             t0: Instant::now(),
             t0_unix_ms: unix_ms(),
             sample_names: names,
+            hosting,
         }
     }
 
@@ -491,7 +501,9 @@ impl Live {
             }
             Command::Replicaof(n, t) => {
                 let port = self.servers[t].port;
-                self.command(n, redis::cmd("REPLICAOF").arg("127.0.0.1").arg(port))
+                self.hosting
+                    .address(n, t)
+                    .and_then(|addr| self.command(n, redis::cmd("REPLICAOF").arg(addr).arg(port)))
             }
             Command::ReplicaofNoOne(n) => {
                 self.command(n, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))

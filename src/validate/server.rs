@@ -1,6 +1,7 @@
-//! One real `valkey-server` process on 127.0.0.1: started in its own temporary directory with
-//! its log in a file, stopped when dropped (and by the Ctrl-C handler, and by the kernel if
-//! replsim itself dies: the child asks for SIGKILL when its parent goes).
+//! One real `valkey-server` process, on 127.0.0.1 or in a network namespace ([`Place`]): started
+//! in its own temporary directory with its log in a file, stopped when dropped (and by the
+//! Ctrl-C handler, and by the kernel if replsim itself dies: the child asks for SIGKILL when its
+//! parent goes).
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::TcpListener;
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::netns::{NETNS_PORT, Place, in_netns, open_netns};
 
 /// Process ids of the servers alive now, for the Ctrl-C handler.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -29,6 +32,7 @@ pub fn install_interrupt_handler() {
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             kill_all_live();
+            super::netns::remove_all_live();
             for dir in DOOMED.lock().map(|d| d.clone()).unwrap_or_default() {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -65,8 +69,10 @@ pub fn free_port() -> std::io::Result<u16> {
 pub struct RealServer {
     /// The node's name in the model.
     pub name: String,
-    /// Its port on 127.0.0.1.
+    /// Its port on 127.0.0.1 (of its namespace, if it has one).
     pub port: u16,
+    /// Where it runs.
+    pub place: Place,
     /// Its working directory.
     pub dir: PathBuf,
     child: Child,
@@ -76,17 +82,23 @@ pub struct RealServer {
 }
 
 impl RealServer {
-    /// Starts `binary` with `directives` (`(name, value)` pairs of valkey.conf) in `dir`, and
-    /// waits until it answers PING.
+    /// Starts `binary` with `directives` (`(name, value)` pairs of valkey.conf) in `dir`, at
+    /// `place`, and waits until it answers PING.
     pub fn start(
         binary: &Path,
         name: &str,
         dir: &Path,
         directives: &[(String, String)],
+        place: &Place,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let port = free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
+        let port = match place {
+            Place::Loopback => {
+                free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+            }
+            Place::Netns { .. } => NETNS_PORT,
+        };
         let log_path = dir.join("valkey.log");
         let mut cmd = Command::new(binary);
         cmd.current_dir(dir)
@@ -95,7 +107,7 @@ impl RealServer {
             .stderr(Stdio::piped());
         let fixed = [
             ("port", port.to_string()),
-            ("bind", "127.0.0.1".to_string()),
+            ("bind", place.bind()),
             ("dir", dir.display().to_string()),
             ("logfile", log_path.display().to_string()),
             ("daemonize", "no".to_string()),
@@ -111,6 +123,9 @@ impl RealServer {
         // Log times are read back as UTC.
         cmd.env("TZ", "UTC");
         die_with_parent(&mut cmd);
+        if let Some(ns) = place.netns() {
+            enter_netns_on_exec(&mut cmd, open_netns(ns)?);
+        }
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
@@ -120,6 +135,7 @@ impl RealServer {
         let mut server = RealServer {
             name: name.to_string(),
             port,
+            place: place.clone(),
             dir: dir.to_path_buf(),
             child,
             log_path,
@@ -164,8 +180,7 @@ impl RealServer {
 
     /// A new connection with `timeout` on connect, reads and writes.
     pub fn connect(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?;
-        let conn = client.get_connection_with_timeout(timeout)?;
+        let conn = connect_to(&self.place, self.port, timeout)?;
         conn.set_read_timeout(Some(timeout))?;
         conn.set_write_timeout(Some(timeout))?;
         Ok(conn)
@@ -260,6 +275,37 @@ impl RealServer {
 impl Drop for RealServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A connection to the server on `port` of `place`'s 127.0.0.1, opened inside its namespace.
+pub fn connect_to(
+    place: &Place,
+    port: u16,
+    timeout: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    in_netns(place.netns(), || {
+        client.get_connection_with_timeout(timeout)
+    })
+    .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?
+}
+
+/// The child enters the namespace `ns` (an open `/run/netns/<name>`) before it runs the server,
+/// so the server's pid is the child's (signals, `PR_SET_PDEATHSIG`, `/proc` all work as on
+/// loopback).
+fn enter_netns_on_exec(cmd: &mut Command, ns: std::fs::File) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setns(2) is async-signal-safe; the descriptor stays open (moved into the closure,
+    // which lives as long as `cmd`).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
