@@ -144,7 +144,10 @@ impl EventReader {
                     out.push(Event::GraceExpired { replica });
                 } else if text.starts_with("Background RDB transfer terminated with success") {
                     out.push(Event::RdbTransferred { replica });
-                } else if let Some(rest) = text.strip_prefix("Sending to replica ")
+                } else if let Some(rest) = text
+                    .strip_prefix("Dual channel replication: ")
+                    .unwrap_or(text)
+                    .strip_prefix("Sending to replica ")
                     && let Some(offset) = number_after(rest, "RDB end offset ")
                 {
                     self.sync_resume_offset = Some(offset + 1);
@@ -302,5 +305,11 @@ mod tests {
         );
         r.read(Side::Replica, "Full resync from primary: abc:12345");
         assert_eq!(r.sync_resume_offset, Some(12_346));
+        // 9.1 prefixes the primary's dual-channel lines.
+        r.read(
+            Side::Primary,
+            "Dual channel replication: Sending to replica 10.213.1.2:6379 RDB end offset 777 and client-id 8",
+        );
+        assert_eq!(r.sync_resume_offset, Some(778));
     }
 }

@@ -522,7 +522,7 @@ impl Server {
         let conn = self.primary.clients[idx].conn;
         if self.primary.clients[idx].dual_capa && self.cfg.serves_dual_channel() {
             let text = format!(
-                "Replica {addr} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."
+                "Dual channel replication: Replica {addr} is capable of dual channel synchronization, and partial sync isn't possible. Full sync will continue with dedicated RDB channel."
             );
             self.log(ctx, Level::Notice, text);
             self.primary.clients[idx].is_main_channel = true;
@@ -707,8 +707,9 @@ impl Server {
             let (conn, id) = (self.primary.clients[i].conn, self.primary.clients[i].id);
             let addr = self.replica_addr(ctx, i);
             if dual {
-                let text =
-                    format!("Sending to replica {addr} RDB end offset {offset} and client-id {id}");
+                let text = format!(
+                    "Dual channel replication: Sending to replica {addr} RDB end offset {offset} and client-id {id}"
+                );
                 self.log(ctx, Level::Notice, text);
                 let endoff = Proto::EndOff {
                     offset,
@@ -1196,7 +1197,7 @@ impl Server {
             self.log(
                 ctx,
                 Level::Notice,
-                format!("Replica {addr} rdb channel disconnected."),
+                format!("Dual channel replication: Replica {addr} rdb channel disconnected."),
             );
         } else if registered {
             self.log(
