@@ -6,7 +6,8 @@ use clap::Args;
 
 use super::CliError;
 use super::output::{OutputDir, write_run};
-use crate::scenario::{Override, load_model};
+use crate::scenario::{Footprint, Override, load_model};
+use crate::units::ByteSize;
 use crate::valkey::{Cluster, RunResult};
 
 /// Arguments of `replsim run`.
@@ -36,6 +37,10 @@ pub struct RunArgs {
     /// re-runs it and checks the trace hash).
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Refuse, before running, a model whose estimated memory (INFO samples: nodes × horizon /
+    /// sample-interval, plus 64 MiB) exceeds SIZE.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs one model.
@@ -55,6 +60,13 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let model =
         load_model(&args.model, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+    Footprint::check(
+        &model,
+        &args.model.display().to_string(),
+        args.max_memory.bytes(),
+        "--max-memory",
+    )
+    .map_err(|e| CliError::bad_input(e.to_string()))?;
     let seed = model.model.seed;
     let out_dir = args
         .out

@@ -62,6 +62,23 @@ pub struct Axis {
     pub values: Vec<Value>,
 }
 
+impl AxisSpec {
+    /// How many values the axis would expand to, without expanding it (0 when it does not say
+    /// exactly one of `values`, `linear`, `log`: [`Axis::expand`] then names the fault).
+    pub fn len(&self) -> u64 {
+        match (&self.values, &self.linear, &self.log) {
+            (Some(values), None, None) => values.len() as u64,
+            (None, Some(r), None) | (None, None, Some(r)) => u64::from(r.steps),
+            _ => 0,
+        }
+    }
+
+    /// Whether the axis has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Axis {
     /// Expands `spec`, the `index`-th axis of `file`.
     ///
@@ -204,12 +221,13 @@ fn check_string(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The first value seen twice, in O(n log n) (an axis may have millions of values).
 fn first_duplicate(values: &[Value]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
     values
         .iter()
-        .enumerate()
-        .find(|(i, v)| values[..*i].contains(v))
-        .map(|(_, v)| v.to_string())
+        .map(Value::to_string)
+        .find(|text| !seen.insert(text.clone()))
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -6,6 +6,9 @@ mod case_study;
 mod common;
 mod determinism;
 mod engine_errors;
+#[cfg(unix)]
+mod fuzz_models;
+mod limits;
 mod net;
 mod ordering;
 mod report;
