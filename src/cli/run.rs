@@ -37,8 +37,9 @@ pub struct RunArgs {
     /// re-runs it and checks the trace hash).
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
-    /// Refuse, before running, a model whose estimated memory (INFO samples: nodes × horizon /
-    /// sample-interval, plus 64 MiB) exceeds SIZE.
+    /// Refuse, before running, a model whose estimated memory exceeds SIZE: its INFO samples
+    /// (nodes × horizon / sample-interval, at most model.max-events) × 512 B, plus 64 MiB. Logs
+    /// and the journal grow with events and are bounded by model.max-events.
     #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     pub max_memory: ByteSize,
 }

@@ -149,6 +149,7 @@ struct Outcome {
 
 /// Runs `replsim run <model> --json` with the event budget, the memory cap and the child
 /// limits, and reaps it with `wait4` to read its own peak resident set.
+#[allow(clippy::zombie_processes)] // `wait4` reaps the child (and `Child::wait` cannot give rusage)
 fn run_limited(dir: &Path, model: &Path) -> Outcome {
     use std::os::unix::process::CommandExt;
     let stdout_path = dir.join("stdout");
