@@ -390,6 +390,26 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_found_after_rounding_and_types_stay_apart() {
+        let e = axis("path = \"a\"\nlinear = { from = 0, to = 2, steps = 4 }").unwrap_err();
+        assert!(e.to_string().contains("the value 1 appears twice"), "{e}");
+        let a = axis("path = \"a\"\nvalues = [1, 1.0, \"1\"]").unwrap();
+        assert_eq!(a.values.len(), 3);
+    }
+
+    #[test]
+    fn an_axis_is_counted_without_expanding_it() {
+        let spec: AxisSpec =
+            toml::from_str("path = \"a\"\nlinear = { from = 0, to = 1, steps = 4000000000 }")
+                .unwrap();
+        assert_eq!(spec.len(), 4_000_000_000);
+        let both: AxisSpec =
+            toml::from_str("path = \"a\"\nvalues = [1]\nlinear = { from = 0, to = 1, steps = 2 }")
+                .unwrap();
+        assert!(both.is_empty());
+    }
+
+    #[test]
     fn ends_with_different_units_are_refused() {
         let e = axis("path = \"a\"\nlog = { from = \"1mb\", to = \"1gb\", steps = 3 }");
         assert!(e.unwrap_err().to_string().contains("different units"));

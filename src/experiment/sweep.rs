@@ -99,13 +99,7 @@ pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
     let plan = Plan::load(&options.experiment)?;
     let shard = options.shard;
     let jobs = jobs(options.jobs, shard.len(plan.runs()))?;
-    check_memory(
-        &plan,
-        shard,
-        jobs,
-        Footprint::of(&plan.base),
-        options.max_memory,
-    )?;
+    check_table_memory(&plan, shard, options.max_memory)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("replsim-sweep-{i}"))
@@ -173,6 +167,29 @@ fn jobs(requested: Option<usize>, runs: u64) -> Result<usize, ExperimentError> {
     };
     let runs = usize::try_from(runs).unwrap_or(usize::MAX).max(1);
     Ok(wanted.min(runs).min(MAX_JOBS))
+}
+
+/// Refuses, before any point is checked, a sweep whose result table alone would exceed
+/// `max_memory` (the runs' models may differ by point, so their estimate waits for
+/// [`Plan::validate_footprint`]).
+fn check_table_memory(plan: &Plan, shard: Shard, max_memory: u64) -> Result<(), ExperimentError> {
+    let runs = shard.len(plan.runs());
+    let table = runs.saturating_mul(ROW_BYTES);
+    if table <= max_memory {
+        return Ok(());
+    }
+    Err(ExperimentError::semantic(
+        plan.file.display().to_string(),
+        "axes",
+        format!(
+            "the sweep's results would need about {} ({runs} runs × {ROW_BYTES} B of results), \
+             above the {} cap (--max-memory); use fewer steps or seeds, a --shard, or raise \
+             the cap (--max-memory {})",
+            ByteSize::new(table).human(),
+            ByteSize::new(max_memory).human(),
+            ByteSize::new(table.next_multiple_of(1 << 30)),
+        ),
+    ))
 }
 
 /// Refuses a sweep whose estimate (`jobs` runs like `largest` at once, and a row per run of

@@ -243,7 +243,7 @@ fn huge_grids_are_counted_before_they_are_expanded() {
     let (code, _, err) = sweep(&exp, &out, &[]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("10000000 runs × 1024 B of results") && err.contains("--max-memory"),
+        err.contains("(10000000 runs × 1024 B of results)") && err.contains("--max-memory"),
         "{err}"
     );
     assert!(!out.exists(), "nothing written");
