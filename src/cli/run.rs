@@ -6,8 +6,9 @@ use clap::Args;
 
 use super::CliError;
 use super::output::{OutputDir, write_run};
-use crate::scenario::{Override, load_model};
+use crate::scenario::{Footprint, Override, load_model};
 use crate::staging::{OutputKind, path_component};
+use crate::units::ByteSize;
 use crate::valkey::{Cluster, RunResult};
 
 /// Arguments of `replsim run`.
@@ -42,6 +43,11 @@ pub struct RunArgs {
     /// re-runs it and checks the trace hash).
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Refuse, before running, a model whose estimated memory exceeds SIZE: its INFO samples
+    /// (nodes × horizon / sample-interval, at most model.max-events) × 512 B, plus 64 MiB. Logs
+    /// and the journal grow with events and are bounded by model.max-events.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs one model.
@@ -61,6 +67,13 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let model =
         load_model(&args.model, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+    Footprint::check(
+        &model,
+        &args.model.display().to_string(),
+        args.max_memory.bytes(),
+        "--max-memory",
+    )
+    .map_err(|e| CliError::bad_input(e.to_string()))?;
     let seed = model.model.seed;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         Path::new("output").join(path_component(&format!("{}-{seed}", model.model.name)))

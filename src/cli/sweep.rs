@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::experiment::{ExperimentError, ProgressMode, Shard, SweepOptions, SweepReport, sweep};
+use crate::units::ByteSize;
 
 /// Arguments of `replsim sweep`.
 #[derive(Debug, Args)]
@@ -28,7 +29,8 @@ exits 2 naming the PID and host of the one running.")]
 pub struct SweepArgs {
     /// The experiment file (experiments/*.toml).
     pub experiment: PathBuf,
-    /// Worker threads (default: the available parallelism).
+    /// Worker threads (default: the available parallelism; never more than the runs to do,
+    /// nor 1024).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
     /// Continue the sweep in the output directory (start one if there is none).
@@ -49,6 +51,10 @@ pub struct SweepArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Refuse, before running, a sweep whose estimated memory (the largest run's INFO samples
+    /// times the jobs, plus 1 KiB per run of results) exceeds SIZE.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs `replsim sweep`.
@@ -72,6 +78,7 @@ pub fn run(args: SweepArgs) -> Result<(), CliError> {
         force: args.force,
         shard,
         progress,
+        max_memory: args.max_memory.bytes(),
     };
     let report = sweep(&options).map_err(to_cli)?;
     print_report(&report);

@@ -62,6 +62,23 @@ pub struct Axis {
     pub values: Vec<Value>,
 }
 
+impl AxisSpec {
+    /// How many values the axis would expand to, without expanding it (0 when it does not say
+    /// exactly one of `values`, `linear`, `log`: [`Axis::expand`] then names the fault).
+    pub fn len(&self) -> u64 {
+        match (&self.values, &self.linear, &self.log) {
+            (Some(values), None, None) => values.len() as u64,
+            (None, Some(r), None) | (None, None, Some(r)) => u64::from(r.steps),
+            _ => 0,
+        }
+    }
+
+    /// Whether the axis has no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Axis {
     /// Expands `spec`, the `index`-th axis of `file`.
     ///
@@ -204,12 +221,13 @@ fn check_string(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The first value seen twice, in O(n log n) (an axis may have millions of values).
 fn first_duplicate(values: &[Value]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
     values
         .iter()
-        .enumerate()
-        .find(|(i, v)| values[..*i].contains(v))
-        .map(|(_, v)| v.to_string())
+        .map(Value::to_string)
+        .find(|text| !seen.insert(text.clone()))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -369,6 +387,26 @@ mod tests {
         assert_eq!(a.values, [0, 3, 7, 10].map(Value::Integer));
         let a = axis("path = \"a\"\nlinear = { from = 0.1, to = 0.3, steps = 3 }").unwrap();
         assert_eq!(a.values, [0.1, 0.2, 0.3].map(Value::Float));
+    }
+
+    #[test]
+    fn duplicates_are_found_after_rounding_and_types_stay_apart() {
+        let e = axis("path = \"a\"\nlinear = { from = 0, to = 2, steps = 4 }").unwrap_err();
+        assert!(e.to_string().contains("the value 1 appears twice"), "{e}");
+        let a = axis("path = \"a\"\nvalues = [1, 1.0, \"1\"]").unwrap();
+        assert_eq!(a.values.len(), 3);
+    }
+
+    #[test]
+    fn an_axis_is_counted_without_expanding_it() {
+        let spec: AxisSpec =
+            toml::from_str("path = \"a\"\nlinear = { from = 0, to = 1, steps = 4000000000 }")
+                .unwrap();
+        assert_eq!(spec.len(), 4_000_000_000);
+        let both: AxisSpec =
+            toml::from_str("path = \"a\"\nvalues = [1]\nlinear = { from = 0, to = 1, steps = 2 }")
+                .unwrap();
+        assert!(both.is_empty());
     }
 
     #[test]

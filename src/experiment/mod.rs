@@ -57,5 +57,5 @@ pub use progress::{Progress, ProgressMode};
 pub use runner::{execute, run_one};
 pub use shard::Shard;
 pub use store::{Manifest, SweepDir, Tally};
-pub use sweep::{SweepOptions, SweepReport, default_dir, sweep};
+pub use sweep::{MAX_JOBS, ROW_BYTES, SweepOptions, SweepReport, default_dir, sweep};
 pub use table::Row;

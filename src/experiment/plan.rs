@@ -16,10 +16,15 @@ use toml::Value;
 use super::file::{ExperimentFile, ExperimentMeta, OUTCOMES};
 use super::{Axis, ExperimentError, value_text};
 use crate::engine::{SimDuration, derive_seed};
-use crate::scenario::{ModelFile, Override, ScenarioError, parse_model};
+use crate::scenario::{Footprint, ModelFile, Override, ScenarioError, parse_model};
 
-/// At most this many runs in one experiment.
-const MAX_RUNS: u64 = 1 << 40;
+/// At most this many runs in one experiment (checked before any axis is expanded; the memory
+/// cap of `replsim sweep`, see [`crate::experiment::SweepOptions::max_memory`], usually binds
+/// first).
+const MAX_RUNS: u64 = 100_000_000;
+
+/// At most this many values on one axis (expanded values cost about 100 bytes each).
+const MAX_AXIS_VALUES: u64 = 10_000_000;
 
 /// An experiment ready to run.
 #[derive(Clone, Debug)]
@@ -99,6 +104,7 @@ impl Plan {
         }
         let bundle_outcomes = bundle_outcomes(meta.bundle.as_deref())
             .map_err(|r| ExperimentError::semantic(&file, "experiment.bundle", r))?;
+        check_grid_size(&parsed, &file)?;
         let axes = expand_axes(&parsed, &file)?;
         check_plot(&parsed.plot, &axes)
             .map_err(|(k, r)| ExperimentError::semantic(&file, format!("plot.{k}"), r))?;
@@ -121,25 +127,8 @@ impl Plan {
             resolved: String::new(),
             hash: String::new(),
         };
-        plan.check_size(&file)?;
         plan.resolve();
         Ok(plan)
-    }
-
-    fn check_size(&self, file: &str) -> Result<(), ExperimentError> {
-        let runs = self.axes.iter().try_fold(u64::from(self.seeds), |n, a| {
-            n.checked_mul(a.values.len() as u64)
-        });
-        match runs {
-            Some(n) if n <= MAX_RUNS => Ok(()),
-            _ => Err(ExperimentError::semantic(
-                file,
-                "axes",
-                format!(
-                    "the grid has more than {MAX_RUNS} runs; split it into several experiments"
-                ),
-            )),
-        }
     }
 
     /// Number of points (the product of the axes' lengths; 1 without axes).
@@ -237,19 +226,26 @@ impl Plan {
     /// Checks every axis value, then every point's model, before anything runs (in parallel on
     /// the current rayon pool). The error names the axis or the point.
     pub fn validate(&self) -> Result<(), ExperimentError> {
+        self.validate_footprint().map(|_| ())
+    }
+
+    /// [`Plan::validate`], returning the largest memory estimate of one run over the points.
+    pub fn validate_footprint(&self) -> Result<Footprint, ExperimentError> {
         self.validate_axes()?;
-        let failed = (0..self.points()).into_par_iter().find_map_first(|point| {
+        let checked = (0..self.points()).into_par_iter().map(|point| {
             parse_model(
                 &self.model_text,
                 &self.model_path.display().to_string(),
                 &self.point_overrides(point),
             )
-            .err()
-            .map(|e| (point, e))
+            .map(|m| (Footprint::of(&m), point))
+            .map_err(|e| (point, e))
         });
-        match failed {
-            None => Ok(()),
-            Some((point, e)) => Err(ExperimentError::semantic(
+        let largest = checked.try_reduce_with(|a, b| Ok(if b.0.bytes > a.0.bytes { b } else { a }));
+        match largest {
+            None => Ok(Footprint::of(&self.base)),
+            Some(Ok((f, _))) => Ok(f),
+            Some(Err((point, e))) => Err(ExperimentError::semantic(
                 self.file.display().to_string(),
                 "axes",
                 format!("point {point} ({}): {e}", self.describe_point(point)),
@@ -442,6 +438,44 @@ fn bundle_outcomes(list: Option<&[String]>) -> Result<Vec<String>, String> {
         }
     }
     Ok(list.to_vec())
+}
+
+/// Refuses a grid of more than [`MAX_RUNS`] runs from the axes' lengths alone, with checked
+/// multiplication, before any axis is expanded (a `steps = 4000000000` must not be materialised
+/// to be counted).
+fn check_grid_size(parsed: &ExperimentFile, file: &str) -> Result<(), ExperimentError> {
+    let mut runs = Some(u64::from(parsed.experiment.seeds));
+    for (i, spec) in parsed.axes.iter().enumerate() {
+        let len = spec.len();
+        if len > MAX_AXIS_VALUES {
+            return Err(ExperimentError::semantic(
+                file,
+                format!("axes[{i}]"),
+                format!(
+                    "axis \"{}\" has {len} values, more than the {MAX_AXIS_VALUES} an axis may \
+                     have; use fewer steps",
+                    spec.path
+                ),
+            ));
+        }
+        runs = runs.and_then(|n| n.checked_mul(len));
+    }
+    match runs {
+        Some(n) if n <= MAX_RUNS => Ok(()),
+        _ => {
+            let sizes: Vec<String> = parsed.axes.iter().map(|a| a.len().to_string()).collect();
+            Err(ExperimentError::semantic(
+                file,
+                "axes",
+                format!(
+                    "the grid ({} values × {} seeds) has more than {MAX_RUNS} runs; use fewer \
+                     steps or seeds, or split it into several experiments",
+                    sizes.join(" × "),
+                    parsed.experiment.seeds
+                ),
+            ))
+        }
+    }
 }
 
 fn expand_axes(parsed: &ExperimentFile, file: &str) -> Result<Vec<Axis>, ExperimentError> {

@@ -7,6 +7,8 @@ use std::time::Instant;
 use super::runner::execute;
 use super::store::{BUNDLES, SweepDir, Tally};
 use super::{Bundle, ExperimentError, Plan, Progress, ProgressMode, Shard};
+use crate::scenario::{DEFAULT_MAX_MEMORY, Footprint};
+use crate::units::ByteSize;
 
 /// What `replsim sweep` was asked to do.
 #[derive(Clone, Debug)]
@@ -25,6 +27,10 @@ pub struct SweepOptions {
     pub shard: Shard,
     /// How to show progress.
     pub progress: ProgressMode,
+    /// Refuse, before running, a sweep whose estimated memory exceeds this many bytes: the
+    /// largest run's estimate ([`Footprint`]) times the workers, plus [`ROW_BYTES`] per run for
+    /// the result table the report reads back. Default [`DEFAULT_MAX_MEMORY`].
+    pub max_memory: u64,
 }
 
 impl SweepOptions {
@@ -38,6 +44,7 @@ impl SweepOptions {
             force: false,
             shard: Shard::ALL,
             progress: ProgressMode::Auto,
+            max_memory: DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -89,15 +96,17 @@ pub fn default_dir(plan: &Plan, shard: Shard) -> PathBuf {
 
 /// Runs a sweep.
 pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
-    let jobs = jobs(options.jobs)?;
     let plan = Plan::load(&options.experiment)?;
+    let shard = options.shard;
+    let jobs = jobs(options.jobs, shard.len(plan.runs()))?;
+    check_table_memory(&plan, shard, options.max_memory)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("replsim-sweep-{i}"))
         .build()
         .map_err(|e| ExperimentError::Runtime(format!("cannot start {jobs} threads: {e}")))?;
-    pool.install(|| plan.validate())?;
-    let shard = options.shard;
+    let largest = pool.install(|| plan.validate_footprint())?;
+    check_memory(&plan, shard, jobs, largest, options.max_memory)?;
     let path = options
         .out
         .clone()
@@ -139,12 +148,82 @@ pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
     })
 }
 
-fn jobs(requested: Option<usize>) -> Result<usize, ExperimentError> {
-    match requested {
-        Some(0) => Err(ExperimentError::BadInput(
-            "--jobs 0: at least one worker is needed".into(),
-        )),
-        Some(n) => Ok(n),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+/// Bytes one run's row costs in the result table that the report reads back (a generous round
+/// figure: a row is a few hundred bytes of CSV).
+pub const ROW_BYTES: u64 = 1024;
+
+/// Most worker threads, however many are asked for.
+pub const MAX_JOBS: usize = 1024;
+
+/// The worker count: as asked (default: the available parallelism), but never more than the
+/// runs to do nor [`MAX_JOBS`] (`--jobs 5000` on 8 runs starts 8 workers).
+fn jobs(requested: Option<usize>, runs: u64) -> Result<usize, ExperimentError> {
+    let wanted = match requested {
+        Some(0) => {
+            return Err(ExperimentError::BadInput(
+                "--jobs 0: at least one worker is needed".into(),
+            ));
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let runs = usize::try_from(runs).unwrap_or(usize::MAX).max(1);
+    Ok(wanted.min(runs).min(MAX_JOBS))
+}
+
+/// Refuses, before any point is checked, a sweep whose result table alone would exceed
+/// `max_memory` (the runs' models may differ by point, so their estimate waits for
+/// [`Plan::validate_footprint`]).
+fn check_table_memory(plan: &Plan, shard: Shard, max_memory: u64) -> Result<(), ExperimentError> {
+    let runs = shard.len(plan.runs());
+    let table = runs.saturating_mul(ROW_BYTES);
+    if table <= max_memory {
+        return Ok(());
     }
+    Err(ExperimentError::semantic(
+        plan.file.display().to_string(),
+        "axes",
+        format!(
+            "the sweep's results would need about {} ({runs} runs × {ROW_BYTES} B of results), \
+             above the {} cap (--max-memory); use fewer steps or seeds, a --shard, or raise \
+             the cap (--max-memory {})",
+            ByteSize::new(table).human(),
+            ByteSize::new(max_memory).human(),
+            ByteSize::new(table.next_multiple_of(1 << 30)),
+        ),
+    ))
+}
+
+/// Refuses a sweep whose estimate (`jobs` runs like `largest` at once, and a row per run of
+/// this shard) exceeds `max_memory`, naming the numbers and what to change.
+fn check_memory(
+    plan: &Plan,
+    shard: Shard,
+    jobs: usize,
+    largest: Footprint,
+    max_memory: u64,
+) -> Result<(), ExperimentError> {
+    let runs = shard.len(plan.runs());
+    let table = runs.saturating_mul(ROW_BYTES);
+    let workers = largest.bytes.saturating_mul(jobs as u64);
+    let total = table.saturating_add(workers);
+    if total <= max_memory {
+        return Ok(());
+    }
+    let gib = |b: u64| ByteSize::new(b).human();
+    Err(ExperimentError::semantic(
+        plan.file.display().to_string(),
+        "axes",
+        format!(
+            "the sweep would need about {} ({jobs} jobs × {} for a run of {} INFO samples, plus \
+             {runs} runs × {ROW_BYTES} B of results), above the {} cap (--max-memory); use \
+             fewer --jobs, fewer steps or seeds, a --shard, a coarser model.sample-interval or \
+             a shorter horizon, or raise the cap (--max-memory {})",
+            gib(total),
+            gib(largest.bytes),
+            largest.samples,
+            gib(max_memory),
+            ByteSize::new(total.next_multiple_of(1 << 30)),
+        ),
+    ))
 }

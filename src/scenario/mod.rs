@@ -5,10 +5,12 @@
 //! `[[links]]`, `[[workloads]]`. Unknown keys are errors. `--set path.to.key=value` overrides any
 //! field before the file is checked, so an override is validated exactly like the file.
 
+mod budget;
 mod error;
 mod model;
 mod overrides;
 
+pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES};
 pub use error::ScenarioError;
 pub use model::{ModelFile, ModelMeta, load_model, parse_model};
 pub use overrides::{Override, apply_overrides};

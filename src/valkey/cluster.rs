@@ -216,6 +216,7 @@ impl Cluster {
     /// Builds the simulation for `spec`.
     pub fn build(spec: &ClusterSpec, options: &RunOptions) -> Result<Self, BuildError> {
         validate(spec)?;
+        super::limits::check(spec, options.horizon)?;
         let (topology, hosts, conn_options) = build_topology(spec)?;
         let net = Network::new(topology, options.seed);
         let mut world = World::new(net);

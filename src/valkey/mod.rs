@@ -6,6 +6,7 @@ mod cluster;
 mod config;
 mod info;
 mod journal;
+pub mod limits;
 mod log;
 mod primary;
 mod proto;

@@ -7,7 +7,10 @@ mod common;
 mod determinism;
 mod dual_channel;
 mod engine_errors;
+#[cfg(unix)]
+mod fuzz_models;
 mod help;
+mod limits;
 mod net;
 mod ordering;
 mod outputs;
