@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::engine::{ActorId, RunStats, SimDuration, SimError, SimTime, Simulation, StopAt};
+use crate::engine::{
+    ActorId, RunStats, SimDuration, SimError, SimTime, Simulation, StopAt, StopReason,
+};
 use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 
 use super::info::InfoSample;
@@ -24,7 +26,9 @@ pub struct RunOptions {
     pub horizon: SimDuration,
     /// INFO sampling interval.
     pub sample_interval: SimDuration,
-    /// Event budget (a run that needs more is cut short).
+    /// Work budget: events plus the work done inside them (the network's inner loop, cancelled
+    /// timers). A run that needs more fails with [`SimError::WorkBudget`] rather than return a
+    /// record of a shorter run.
     pub max_events: u64,
 }
 
@@ -374,6 +378,14 @@ impl Cluster {
             horizon,
             max_events: self.options.max_events,
         })?;
+        // A record cut short by the budget would describe a shorter run than the model asks for.
+        if stats.stop == StopReason::EventBudget {
+            return Err(SimError::WorkBudget {
+                budget: self.options.max_events,
+                at: stats.end_time,
+                horizon,
+            });
+        }
         let world = self.sim.env();
         let in_sync = self.in_sync_at_end(world);
         let mut record = OutcomeRecord::reduce(
