@@ -277,15 +277,15 @@ impl<A: Actor> Simulation<A> {
         let budget_end = self.work().saturating_add(stop_at.max_events);
         self.core.stop = None;
         let reason = loop {
-            if self.work() >= budget_end {
-                break StopReason::EventBudget;
-            }
             let Some(next) = self.core.queue.peek_time() else {
                 break StopReason::Idle;
             };
             if next > stop_at.horizon {
                 self.core.now = stop_at.horizon;
                 break StopReason::Horizon;
+            }
+            if self.work() >= budget_end {
+                break StopReason::EventBudget;
             }
             self.step();
             if let Some(err) = self.core.error.take() {

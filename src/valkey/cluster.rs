@@ -190,6 +190,19 @@ pub struct RunResult {
     pub samples: Vec<InfoSample>,
     /// Engine statistics.
     pub stats: RunStats,
+    /// What the network did (its share of the work).
+    pub network: NetworkCost,
+}
+
+/// The network's cost over a run: what grows with simulated time and connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkCost {
+    /// Instants the network processed (its wake-ups).
+    pub wakeups: u64,
+    /// Units of work (see [`crate::net::Network::work`]), included in [`RunStats::work`].
+    pub work: u64,
+    /// The most threshold watches pending on one direction of one connection at once.
+    pub peak_watches: usize,
 }
 
 /// A built, not yet run, simulation of a cluster.
@@ -407,6 +420,11 @@ impl Cluster {
         record.passed = record.assertions_failed.is_empty();
         record.marks = world.marks.clone();
         let world = self.sim.env_mut();
+        let network = NetworkCost {
+            wakeups: world.net.events(),
+            work: world.net.work(),
+            peak_watches: world.net.peak_watches(),
+        };
         let logs = (0..world.nodes.len())
             .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))
             .collect();
@@ -416,6 +434,7 @@ impl Cluster {
             logs,
             samples: std::mem::take(&mut world.samples),
             stats,
+            network,
         })
     }
 
