@@ -199,8 +199,7 @@ pub struct ScalingResult {
 
 /// Streaming horizons: the default model with a COB large enough for the first sync to
 /// succeed, so the replica syncs in about a minute and then streams for the rest.
-pub const STREAMING_HORIZONS: [(&str, &str); 3] =
-    [("10m", "10m"), ("1h", "1h"), ("24h", "24h")];
+pub const STREAMING_HORIZONS: [(&str, &str); 3] = [("10m", "10m"), ("1h", "1h"), ("24h", "24h")];
 
 /// Replica counts of the scaling workloads.
 pub const REPLICA_COUNTS: [u32; 3] = [10, 100, 1_000];

@@ -59,10 +59,16 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     if args.json {
         let mut map = serde_json::Map::new();
         for r in &results {
-            map.insert(r.workload.clone(), serde_json::to_value(r).unwrap_or_default());
+            map.insert(
+                r.workload.clone(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
         }
         for r in &scaling {
-            map.insert(r.workload.clone(), serde_json::to_value(r).unwrap_or_default());
+            map.insert(
+                r.workload.clone(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
         }
         println!("{}", serde_json::Value::Object(map));
         return Ok(());

@@ -68,13 +68,13 @@ fn streaming_work_grows_linearly_with_the_horizon_and_watches_stay_bounded() {
 #[test]
 fn a_huge_write_rate_stops_at_the_work_budget_with_an_error() {
     let budget = 20_000u64;
-    let err = run_default(&[
+    let Err(err) = run_default(&[
         set("workloads.app.ops-per-sec", "1000000000"),
         set("model.horizon", "1h"),
         set("model.max-events", &budget.to_string()),
-    ])
-    .err()
-    .expect("the run needs far more than the budget");
+    ]) else {
+        panic!("the run needs far more than the budget");
+    };
     match err {
         SimError::WorkBudget {
             budget: b,
@@ -170,7 +170,10 @@ fn cancelled_timers_do_not_pile_up_in_the_queue() {
     sim.actor_mut(id).max_pending = max_pending;
     assert_eq!(sim.actor(id).ticks, 100_001);
     // 100 000 cancelled far-future timers; the queue keeps O(live) of them.
-    assert!(max_pending < 5_000, "pending entries peaked at {max_pending}");
+    assert!(
+        max_pending < 5_000,
+        "pending entries peaked at {max_pending}"
+    );
     let stats = sim.run(StopAt::horizon(SimTime::from_secs(100))).unwrap();
     assert!(
         stats.work >= stats.events + 100_000,
