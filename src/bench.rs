@@ -180,6 +180,137 @@ pub fn model_default(runs: u32) -> BenchResult {
     r
 }
 
+/// One whole-model run of a scaling workload: how its cost grows with simulated time or with
+/// the number of replicas.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ScalingResult {
+    /// Workload name, e.g. `model_streaming_1h` or `replicas_100`.
+    pub workload: String,
+    /// Simulated seconds.
+    pub sim_seconds: f64,
+    /// Replicas in the model.
+    pub replicas: u32,
+    /// Events processed.
+    pub events: u64,
+    /// Units of work counted against `max-events` (events plus the work inside them).
+    pub work: u64,
+    /// Wall-clock seconds of the simulation (model building and outputs excluded).
+    pub wall_seconds: f64,
+    /// Wall-clock microseconds per simulated second.
+    pub wall_us_per_sim_second: f64,
+    /// The run's outcome.
+    pub outcome: String,
+    /// The trace digest (the run is deterministic).
+    pub trace_hash: String,
+}
+
+/// Streaming horizons: the default model with a COB large enough for the first sync to
+/// succeed, so the replica syncs in about a minute and then streams for the rest.
+pub const STREAMING_HORIZONS: [(&str, &str); 3] = [("10m", "10m"), ("1h", "1h"), ("24h", "24h")];
+
+/// Replica counts of the scaling workloads.
+pub const REPLICA_COUNTS: [u32; 3] = [10, 100, 1_000];
+
+/// The overrides that turn the default model into the streaming workload.
+fn streaming_overrides(horizon: &str) -> Vec<crate::scenario::Override> {
+    let set = |path: &str, value: &str| crate::scenario::Override {
+        path: path.into(),
+        value: value.into(),
+    };
+    vec![
+        set(
+            "nodes.primary.config.client-output-buffer-limit",
+            "2gb 512mb 60",
+        ),
+        set("model.horizon", horizon),
+        // One INFO sample a minute: the samples are output, not simulation work.
+        set("model.sample-interval", "1m"),
+    ]
+}
+
+/// A model of `replicas` replicas of one primary, each on its own 1 Gbit/s, 200 µs link: the
+/// default model's write load (20 MB/s, Poisson) on a 1 GB dataset with a COB large enough to
+/// sync, for 60 s, so every replica forks, transfers, loads and then streams.
+pub fn replicas_model(replicas: u32) -> String {
+    let mut text = String::from(
+        "[model]\nname = \"replicas\"\nseed = 1\nhorizon = \"60s\"\nsample-interval = \"1m\"\n\n\
+         [dataset]\nkeys = 1000000\nvalue-size = \"1kb\"\ncompression-ratio = 1.0\n\n\
+         [[nodes]]\nname = \"primary\"\nrole = \"primary\"\n[nodes.config]\n\
+         client-output-buffer-limit = \"2gb 512mb 60\"\n\n\
+         [[workloads]]\nname = \"app\"\npattern = \"poisson\"\nops-per-sec = 18500\n\
+         value-size = { dist = \"fixed\", size = \"1kb\" }\n",
+    );
+    for i in 1..=replicas {
+        text.push_str(&format!(
+            "\n[[nodes]]\nname = \"r{i}\"\nrole = \"replica\"\n\n\
+             [[links]]\na = \"primary\"\nb = \"r{i}\"\nbandwidth = \"1gbit\"\nlatency = \"200us\"\n"
+        ));
+    }
+    text
+}
+
+/// Runs one model text and reduces it to a [`ScalingResult`]; `None` if it does not build or
+/// run (the workloads are fixed, so that is a bug the caller reports).
+fn scaling_run(
+    workload: String,
+    text: &str,
+    set: &[crate::scenario::Override],
+    replicas: u32,
+) -> Option<ScalingResult> {
+    let model = crate::scenario::parse_model(text, "bench", set).ok()?;
+    let cluster = crate::valkey::Cluster::build(&model.cluster(), &model.run_options()).ok()?;
+    let result = cluster.run().ok()?;
+    let sim_seconds = result.record.sim_seconds;
+    Some(ScalingResult {
+        workload,
+        sim_seconds,
+        replicas,
+        events: result.stats.events,
+        work: result.stats.work,
+        wall_seconds: result.stats.wall_seconds,
+        wall_us_per_sim_second: result.stats.wall_seconds * 1e6 / sim_seconds.max(1e-9),
+        outcome: serde_json::to_value(result.record.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        trace_hash: result.record.trace_hash,
+    })
+}
+
+/// `model_streaming_<horizon>`: the default model, large COB, for `horizon` (`"10m"`, `"1h"`,
+/// `"24h"`, …).
+pub fn model_streaming(label: &str, horizon: &str) -> Option<ScalingResult> {
+    scaling_run(
+        format!("model_streaming_{label}"),
+        DEFAULT_MODEL,
+        &streaming_overrides(horizon),
+        1,
+    )
+}
+
+/// `replicas_<n>`: [`replicas_model`] with `n` replicas.
+pub fn replicas(n: u32) -> Option<ScalingResult> {
+    scaling_run(format!("replicas_{n}"), &replicas_model(n), &[], n)
+}
+
+/// The scaling suite: streaming over 10 min, 1 h and 24 h, then 10, 100 and 1 000 replicas.
+/// `only` keeps the workloads whose name contains it.
+pub fn scaling_suite(only: Option<&str>) -> Vec<ScalingResult> {
+    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    let mut out = Vec::new();
+    for (label, horizon) in STREAMING_HORIZONS {
+        if wanted(&format!("model_streaming_{label}")) {
+            out.extend(model_streaming(label, horizon));
+        }
+    }
+    for n in REPLICA_COUNTS {
+        if wanted(&format!("replicas_{n}")) {
+            out.extend(replicas(n));
+        }
+    }
+    out
+}
+
 /// The standard engine suite: ping-pong and the heap ceiling at 1, 1 000 and 100 000.
 /// `scale` multiplies the event counts (1.0 is the recorded configuration).
 pub fn engine_suite(seed: u64, scale: f64) -> Vec<BenchResult> {

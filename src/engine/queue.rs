@@ -83,6 +83,13 @@ impl<M> EventQueue<M> {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Drops every entry for which `keep` is false (the heap is rebuilt in O(n)). Removing
+    /// entries never changes the order in which the others pop: that is the total order on
+    /// `(time, seq)`.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&Entry<M>) -> bool) {
+        self.heap.retain(keep);
+    }
 }
 
 /// One timer slot: its current generation and, for periodic timers, the period in ns.

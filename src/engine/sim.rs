@@ -61,14 +61,35 @@ pub enum SimError {
     /// Writing the JSON-lines trace failed.
     #[error("writing the event trace failed: {0}")]
     TraceIo(String),
+    /// The work budget ran out before the horizon (returned by callers that treat a truncated
+    /// run as a failure; [`Simulation::run`] itself reports [`StopReason::EventBudget`]).
+    #[error(
+        "the work budget of {budget} units (max-events: events plus the work inside them) ran \
+         out at t = {at}, before the horizon {horizon}; raise max-events or shorten the horizon"
+    )]
+    WorkBudget {
+        /// The budget.
+        budget: u64,
+        /// Where the run stopped.
+        at: SimTime,
+        /// Where it should have stopped.
+        horizon: SimTime,
+    },
 }
+
+/// Cancelled entries tolerated in the queue before it is compacted (when they are also more than
+/// half of it).
+const STALE_SLACK: usize = 1024;
 
 /// When a run stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StopAt {
     /// Events later than this are not processed.
     pub horizon: SimTime,
-    /// At most this many events are processed.
+    /// The work budget: the run stops once it has done this many units of work. A unit is an
+    /// event, a cancelled timer skipped on the way, or whatever an actor charges with
+    /// [`Ctx::charge`] (work done inside one event, such as a component's inner loop), so the
+    /// budget bounds the cost of a run, not only its event count.
     pub max_events: u64,
 }
 
@@ -88,7 +109,7 @@ impl StopAt {
 pub enum StopReason {
     /// The next event lies beyond the horizon (or the queue ran dry at it).
     Horizon,
-    /// The event budget is spent.
+    /// The work budget ([`StopAt::max_events`]) is spent.
     EventBudget,
     /// An actor called [`Ctx::stop`].
     Stopped {
@@ -106,6 +127,9 @@ pub enum StopReason {
 pub struct RunStats {
     /// Events processed (cancelled timers do not count).
     pub events: u64,
+    /// Units of work done: events, cancelled timers skipped, and what actors charged with
+    /// [`Ctx::charge`]. The budget of [`StopAt::max_events`] applies to this.
+    pub work: u64,
     /// Simulated time at the end of the run.
     pub end_time: SimTime,
     /// Why the run stopped.
@@ -129,6 +153,12 @@ struct Core<M> {
     now: SimTime,
     digest: TraceDigest,
     events: u64,
+    /// Units of work besides events: cancelled timers and charged work.
+    extra_work: u64,
+    /// Entries in the queue whose timer was cancelled (dropped when popped, or all at once when
+    /// they outnumber the live ones, so the queue stays O(live timers) however often timers
+    /// are re-armed).
+    stale: usize,
     sink: Option<TraceSink>,
     stop: Option<StopReason>,
     error: Option<SimError>,
@@ -194,6 +224,8 @@ impl<A: Actor> Simulation<A> {
                 now: SimTime::ZERO,
                 digest: TraceDigest::default(),
                 events: 0,
+                extra_work: 0,
+                stale: 0,
                 sink: None,
                 stop: None,
                 error: None,
@@ -242,18 +274,18 @@ impl<A: Actor> Simulation<A> {
     /// Runs until a stop condition holds. May be called again to continue with a later stop.
     pub fn run(&mut self, stop_at: StopAt) -> Result<RunStats, SimError> {
         let started = Instant::now();
-        let budget_end = self.core.events.saturating_add(stop_at.max_events);
+        let budget_end = self.work().saturating_add(stop_at.max_events);
         self.core.stop = None;
         let reason = loop {
-            if self.core.events >= budget_end {
-                break StopReason::EventBudget;
-            }
             let Some(next) = self.core.queue.peek_time() else {
                 break StopReason::Idle;
             };
             if next > stop_at.horizon {
                 self.core.now = stop_at.horizon;
                 break StopReason::Horizon;
+            }
+            if self.work() >= budget_end {
+                break StopReason::EventBudget;
             }
             self.step();
             if let Some(err) = self.core.error.take() {
@@ -266,6 +298,7 @@ impl<A: Actor> Simulation<A> {
         self.finish_trace()?;
         Ok(RunStats {
             events: self.core.events,
+            work: self.work(),
             end_time: self.core.now,
             stop: reason,
             trace_hash: self.core.digest.hex(),
@@ -280,7 +313,8 @@ impl<A: Actor> Simulation<A> {
         };
         if entry.timer != NO_TIMER {
             let Some(slot) = self.core.timers.live(entry.timer, entry.generation) else {
-                return true; // cancelled: not an event
+                self.core.stale = self.core.stale.saturating_sub(1);
+                return true; // cancelled: not an event (its work was counted at the cancel)
             };
             if slot.period_ns == 0 {
                 self.core.timers.release(entry.timer, entry.generation);
@@ -338,6 +372,10 @@ impl<A: Actor> Simulation<A> {
     /// Events processed so far.
     pub fn events(&self) -> u64 {
         self.core.events
+    }
+    /// Units of work done so far (see [`RunStats::work`]).
+    pub fn work(&self) -> u64 {
+        self.core.events.saturating_add(self.core.extra_work)
     }
     /// The trace digest so far, as 16 hex digits.
     pub fn trace_hash(&self) -> String {
@@ -517,7 +555,28 @@ impl<M: Message, E> Ctx<'_, M, E> {
     /// Cancels a timer (one-shot or periodic); returns false if it already fired or was
     /// cancelled. Works for timers due at the current instant too.
     pub fn cancel(&mut self, timer: TimerId) -> bool {
-        self.core.timers.release(timer.slot, timer.generation)
+        if !self.core.timers.release(timer.slot, timer.generation) {
+            return false;
+        }
+        self.core.extra_work = self.core.extra_work.saturating_add(1);
+        self.core.stale += 1;
+        if self.core.stale > STALE_SLACK && self.core.stale > self.core.queue.len() / 2 {
+            let timers = &self.core.timers;
+            self.core
+                .queue
+                .retain(|e| e.timer == NO_TIMER || timers.live(e.timer, e.generation).is_some());
+            self.core.stale = 0;
+        }
+        true
+    }
+
+    /// Charges `units` of work done inside this event to the run's budget
+    /// ([`StopAt::max_events`]): a component whose cost per event is not constant (a network's
+    /// inner loop) reports it here, so that a run cannot go far past its budget inside events.
+    /// The run stops before the next event once the budget is spent.
+    #[inline]
+    pub fn charge(&mut self, units: u64) {
+        self.core.extra_work = self.core.extra_work.saturating_add(units);
     }
 
     /// Stops the run after this handler returns.

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use super::fair_share::UNLIMITED;
 use super::fluid::{Ctr, Form, Forms, NS};
 use super::watch::Watch;
-use super::{ConnId, Dir, NetError, Notification};
+use super::{ConnId, Dir, NetError, Notification, WatchId};
 use crate::engine::ActorId;
 use crate::units::{ByteSize, Rate};
 
@@ -668,6 +668,28 @@ impl Stream {
 
     pub(crate) fn add_watch(&mut self, watch: Watch) {
         self.watches.push(watch);
+    }
+
+    /// Forgets the watch `id`; returns whether it was pending. The caller reschedules.
+    pub(crate) fn remove_watch(&mut self, id: WatchId) -> bool {
+        let before = self.watches.len();
+        self.watches.retain(|w| w.id != id);
+        self.watches.len() != before
+    }
+
+    /// Pending watches.
+    pub(crate) fn watch_count(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// Recomputes `next_at` after a watch was removed, at `t` (no later than the next event, so
+    /// nothing is due before it and the crossings of the current segment are unchanged).
+    pub(crate) fn reschedule(&mut self, t: u64, down: bool, out: &mut Vec<Notification>) {
+        if self.dead {
+            self.next_at = None;
+            return;
+        }
+        self.fire_and_schedule(t, down, out);
     }
 
     /// Reset: everything stops where it is; unread data is lost.

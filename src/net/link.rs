@@ -282,6 +282,10 @@ pub(crate) struct Way {
     pub(crate) bulk_active_since: Option<u64>,
     /// Since when `capacity_bytes` was last brought up to date.
     pub(crate) capacity_since: u64,
+    /// Bulk bytes sent by streams that were reset and left `members`.
+    pub(crate) retired_bulk_bytes: u64,
+    /// The arrival time under which this way is filed in the network's agenda.
+    pub(crate) due: Option<u64>,
 }
 
 impl Way {
@@ -294,6 +298,8 @@ impl Way {
             stats: LinkStats::default(),
             bulk_active_since: None,
             capacity_since: now,
+            retired_bulk_bytes: 0,
+            due: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The network: a passive component that computes its own next event.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::conn::{ConnOptions, ConnState, DirState, Production, ReadMode, Stream, StreamState};
 use super::fair_share::max_min_share;
@@ -39,6 +39,17 @@ struct Conn {
     reset: bool,
     /// Arrival of the last parcel per direction, to keep messages in order.
     last_parcel_at: [u64; 2],
+    /// The `next_at` under which each direction is filed in the agenda.
+    due: [Option<u64>; 2],
+}
+
+/// Something in the agenda: a stream with a pending instant, or a link way with a parcel in
+/// flight. The derived order (ways after streams, then by index) only breaks ties within one
+/// instant; a step processes everything due at its instant in link order either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Stream(u32, u8),
+    Way(u32, u8),
 }
 
 /// How many times the network may process one instant before it reports that it is stuck.
@@ -88,6 +99,14 @@ pub struct Network {
     next_watch: u64,
     demands: Vec<u64>,
     shares: Vec<u64>,
+    /// Every pending instant of a stream or a link way, so that the next event is found in
+    /// O(log n) however many connections exist (faults keep their own map).
+    agenda: BTreeSet<(u64, Due)>,
+    /// Units of work done: instants processed, stream recomputations, watches evaluated,
+    /// parcels delivered (see [`Network::work`]).
+    work: u64,
+    /// The most watches ever pending on one direction at once.
+    peak_watches: usize,
 }
 
 impl Network {
@@ -107,6 +126,9 @@ impl Network {
             next_watch: 0,
             demands: Vec::new(),
             shares: Vec::new(),
+            agenda: BTreeSet::new(),
+            work: 0,
+            peak_watches: 0,
         };
         for i in 0..topology.link_count() {
             let link = LinkId(i as u32);
@@ -148,6 +170,24 @@ impl Network {
         self.steps
     }
 
+    /// Units of work done so far, a measure of the network's cost that a caller can charge to
+    /// an event budget: one per instant processed, per stream recomputed (a fair-share round
+    /// touches every stream of the link direction), per watch evaluated and per parcel
+    /// delivered. Each unit costs O(log n) at most.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// Watches pending on `dir` of `conn` now.
+    pub fn watch_count(&self, conn: ConnId, dir: Dir) -> Result<usize, NetError> {
+        Ok(self.conn(conn)?.streams[dir.index()].watch_count())
+    }
+
+    /// The most watches that were ever pending on one direction of one connection at once.
+    pub fn peak_watches(&self) -> usize {
+        self.peak_watches
+    }
+
     /// The next instant at which something happens inside the network, if any: now, while
     /// notifications wait to be drained.
     pub fn next_event_time(&self) -> Option<SimTime> {
@@ -158,23 +198,52 @@ impl Network {
     }
 
     fn next_internal(&self) -> Option<u64> {
-        let mut next = self.faults.keys().next().map(|&(t, _)| t);
-        let mut keep = |t: Option<u64>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
+        let fault = self.faults.keys().next().map(|&(t, _)| t);
+        let due = self.agenda.first().map(|&(t, _)| t);
+        match (fault, due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Files the stream under its current `next_at` in the agenda.
+    fn index_stream(&mut self, conn: ConnId, dir: Dir) {
+        let c = &mut self.conns[conn.index()];
+        let next = c.streams[dir.index()].next_at;
+        let filed = &mut c.due[dir.index()];
+        if *filed == next {
+            return;
+        }
+        let key = Due::Stream(conn.0, dir.index() as u8);
+        if let Some(old) = filed.take() {
+            self.agenda.remove(&(old, key));
+        }
+        *filed = next;
+        if let Some(at) = next {
+            self.agenda.insert((at, key));
+        }
+    }
+
+    /// Files the link way under its first arrival in the agenda (nowhere while the link is down:
+    /// nothing arrives then).
+    fn index_way(&mut self, l: usize, w: usize) {
+        let link = &mut self.links[l];
+        let next = match link.down_since {
+            Some(_) => None,
+            None => link.ways[w].in_flight.keys().next().map(|&(t, _)| t),
         };
-        for link in self.links.iter().filter(|l| l.down_since.is_none()) {
-            for way in &link.ways {
-                keep(way.in_flight.keys().next().map(|&(t, _)| t));
-            }
+        let filed = &mut link.ways[w].due;
+        if *filed == next {
+            return;
         }
-        for conn in &self.conns {
-            for stream in &conn.streams {
-                keep(stream.next_at);
-            }
+        let key = Due::Way(l as u32, w as u8);
+        if let Some(old) = filed.take() {
+            self.agenda.remove(&(old, key));
         }
-        next
+        *filed = next;
+        if let Some(at) = next {
+            self.agenda.insert((at, key));
+        }
     }
 
     /// Processes everything that happens up to and including `now`, then sets the clock to it.
@@ -209,9 +278,13 @@ impl Network {
         Ok(now.as_nanos())
     }
 
+    /// Processes the instant `t`: due faults, then the parcels that arrive (link by link), then
+    /// the link ways with a stream due (link by link). Only what the agenda lists as due is
+    /// touched, so an instant costs O(what happens · log n), not O(links + connections).
     fn step(&mut self, t: u64) {
         self.now = t;
         self.steps += 1;
+        self.work += 1;
         while let Some(entry) = self.faults.first_entry() {
             if entry.key().0 > t {
                 break;
@@ -221,32 +294,37 @@ impl Network {
             // reset) has nothing left to do.
             let _ = self.apply_fault(t, fault);
         }
-        for l in 0..self.links.len() {
-            if self.links[l].down_since.is_some() {
-                continue;
-            }
-            for w in 0..2 {
-                self.deliver_due(l, w, t);
-            }
-        }
-        for l in 0..self.links.len() {
-            for w in 0..2 {
-                let due = self.links[l].ways[w]
-                    .members
-                    .iter()
-                    .any(|&(c, d)| self.stream(c, d).next_at.is_some_and(|n| n <= t));
-                if due {
-                    self.update_way(l, w, t);
+        let mut arrivals = Vec::new();
+        let mut updates = Vec::new();
+        for &(_, due) in self.agenda.range(..=(t, Due::Way(u32::MAX, u8::MAX))) {
+            match due {
+                Due::Way(l, w) => arrivals.push((l as usize, usize::from(w))),
+                Due::Stream(c, d) => {
+                    let conn = &self.conns[c as usize];
+                    updates.push((conn.link.index(), conn.ways[usize::from(d)]));
                 }
             }
+        }
+        arrivals.sort_unstable();
+        updates.sort_unstable();
+        updates.dedup();
+        for (l, w) in arrivals {
+            self.deliver_due(l, w, t);
+        }
+        for (l, w) in updates {
+            self.update_way(l, w, t);
         }
     }
 
     fn deliver_due(&mut self, l: usize, w: usize, t: u64) {
+        if self.links[l].down_since.is_some() {
+            return;
+        }
         while let Some(entry) = self.links[l].ways[w].in_flight.first_entry() {
             if entry.key().0 > t {
                 break;
             }
+            self.work += 1;
             let Delivery { conn, dir, parcel } = entry.remove();
             let c = &self.conns[conn.index()];
             let to = c.owners[dir.reader().index()];
@@ -269,6 +347,7 @@ impl Network {
                 Parcel::Reset => self.notes.push(Notification::Reset { conn, owner: to }),
             }
         }
+        self.index_way(l, w);
     }
 
     // ---- streams ----
@@ -297,7 +376,7 @@ impl Network {
             link.latency_ns(),
             link.down_since.is_some(),
         );
-        let members = link.ways[w].members.clone();
+        let members = std::mem::take(&mut self.links[l].ways[w].members);
         self.demands.clear();
         for &(c, d) in &members {
             let demand = self.stream(c, d).demand(latency);
@@ -308,10 +387,13 @@ impl Network {
         for (i, &(c, d)) in members.iter().enumerate() {
             let share = self.shares[i];
             let stream = &mut self.conns[c.index()].streams[d.index()];
+            self.work += 1 + stream.watch_count() as u64;
             stream.apply(t, share, latency, down, &mut self.notes);
             moving |= stream.wire_rate() > 0;
+            self.index_stream(c, d);
         }
         let way = &mut self.links[l].ways[w];
+        way.members = members;
         if let Some(since) = way.bulk_active_since {
             way.stats.busy = way.stats.busy.saturating_add_ns(t.saturating_sub(since));
         }
@@ -404,6 +486,7 @@ impl Network {
             streams,
             reset: false,
             last_parcel_at: [0; 2],
+            due: [None; 2],
         });
         for dir in Dir::BOTH {
             let (l, w) = self.way_of(id, dir)?;
@@ -494,10 +577,18 @@ impl Network {
             self.settle_way(link, w, t);
             self.stream_mut(conn, dir).kill(t);
             self.apply_way(link, w, t);
+            // A dead stream takes no share and never changes again: it leaves the way, so
+            // reconnections do not make every later fair-share round longer.
+            let sent = self.stream(conn, dir).sent_at(t);
+            let way = &mut self.links[link].ways[w];
+            way.members.retain(|&m| m != (conn, dir));
+            way.retired_bulk_bytes = way.retired_bulk_bytes.saturating_add(sent);
         }
-        for way in &mut self.links[link].ways {
+        for w in 0..2 {
+            let way = &mut self.links[link].ways[w];
             way.in_flight.retain(|_, d| d.conn != conn);
             way.held.retain(|d| d.conn != conn);
+            self.index_way(link, w);
         }
         self.notes.push(Notification::Reset {
             conn,
@@ -578,6 +669,7 @@ impl Network {
         self.links[l].ways[w]
             .in_flight
             .insert((arrive, self.seq), delivery);
+        self.index_way(l, w);
     }
 
     /// Asks to be told (as [`Notification::Watch`], addressed to `owner`) when `quantity` of
@@ -596,8 +688,36 @@ impl Network {
         let id = WatchId(self.next_watch);
         let watch = Watch::new(id, quantity, threshold, owner)?;
         self.next_watch += 1;
-        self.touch(now, conn, dir, |s, _| s.add_watch(watch))?;
+        let pending = self.touch(now, conn, dir, |s, _| {
+            s.add_watch(watch);
+            s.watch_count()
+        })?;
+        self.peak_watches = self.peak_watches.max(pending);
         Ok(id)
+    }
+
+    /// Cancels the watch `id` on `dir` of `conn`; returns whether it was still pending (false
+    /// once it fired, or after a reset). A caller that re-arms a prediction cancels the old
+    /// watch, so watches do not pile up on a long-lived connection.
+    pub fn unwatch(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        dir: Dir,
+        id: WatchId,
+    ) -> Result<bool, NetError> {
+        let (l, _) = self.way_of(conn, dir)?;
+        self.advance(now)?;
+        let t = now.as_nanos();
+        let down = self.links[l].down_since.is_some();
+        let stream = &mut self.conns[conn.index()].streams[dir.index()];
+        if !stream.remove_watch(id) {
+            return Ok(false);
+        }
+        self.work += 1 + stream.watch_count() as u64;
+        stream.reschedule(t, down, &mut self.notes);
+        self.index_stream(conn, dir);
+        Ok(true)
     }
 
     // ---- queries ----
@@ -667,7 +787,7 @@ impl Network {
                 .members
                 .iter()
                 .map(|&(c, d)| self.stream(c, d).sent_at(t))
-                .fold(0u64, u64::saturating_add);
+                .fold(way.retired_bulk_bytes, u64::saturating_add);
             if let Some(since) = way.bulk_active_since {
                 stats.busy = stats.busy.saturating_add_ns(t.saturating_sub(since));
             }
@@ -839,6 +959,8 @@ impl Network {
         self.each_stream_of(l, |s| s.freeze(t));
         self.apply_way(l, 0, t);
         self.apply_way(l, 1, t);
+        self.index_way(l, 0);
+        self.index_way(l, 1);
     }
 
     fn do_link_up(&mut self, t: u64, l: usize) {
@@ -864,6 +986,7 @@ impl Network {
             for d in std::mem::take(&mut way.held) {
                 self.schedule_parcel(l, w, t, d);
             }
+            self.index_way(l, w);
         }
         self.apply_way(l, 0, t);
         self.apply_way(l, 1, t);

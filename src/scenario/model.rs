@@ -28,7 +28,8 @@ pub struct ModelMeta {
     /// INFO sampling interval (default 100ms).
     #[serde(default = "default_sample")]
     pub sample_interval: SimDuration,
-    /// Event budget (default 50 000 000).
+    /// Work budget (default 50 000 000): events plus the work inside them (the network's inner
+    /// loop, cancelled timers). A run that needs more stops there with an error (exit 1).
     #[serde(default = "default_budget")]
     pub max_events: u64,
     /// How much slower than the machine the perf values describe everything runs (default 1):

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::engine::{ActorId, RunStats, SimDuration, SimError, SimTime, Simulation, StopAt};
+use crate::engine::{
+    ActorId, RunStats, SimDuration, SimError, SimTime, Simulation, StopAt, StopReason,
+};
 use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 
 use super::info::InfoSample;
@@ -24,7 +26,9 @@ pub struct RunOptions {
     pub horizon: SimDuration,
     /// INFO sampling interval.
     pub sample_interval: SimDuration,
-    /// Event budget (a run that needs more is cut short).
+    /// Work budget: events plus the work done inside them (the network's inner loop, cancelled
+    /// timers). A run that needs more fails with [`SimError::WorkBudget`] rather than return a
+    /// record of a shorter run.
     pub max_events: u64,
 }
 
@@ -186,6 +190,19 @@ pub struct RunResult {
     pub samples: Vec<InfoSample>,
     /// Engine statistics.
     pub stats: RunStats,
+    /// What the network did (its share of the work).
+    pub network: NetworkCost,
+}
+
+/// The network's cost over a run: what grows with simulated time and connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkCost {
+    /// Instants the network processed (its wake-ups).
+    pub wakeups: u64,
+    /// Units of work (see [`crate::net::Network::work`]), included in [`RunStats::work`].
+    pub work: u64,
+    /// The most threshold watches pending on one direction of one connection at once.
+    pub peak_watches: usize,
 }
 
 /// A built, not yet run, simulation of a cluster.
@@ -375,6 +392,14 @@ impl Cluster {
             horizon,
             max_events: self.options.max_events,
         })?;
+        // A record cut short by the budget would describe a shorter run than the model asks for.
+        if stats.stop == StopReason::EventBudget {
+            return Err(SimError::WorkBudget {
+                budget: self.options.max_events,
+                at: stats.end_time,
+                horizon,
+            });
+        }
         let world = self.sim.env();
         let in_sync = self.in_sync_at_end(world);
         let mut record = OutcomeRecord::reduce(
@@ -396,6 +421,11 @@ impl Cluster {
         record.passed = record.assertions_failed.is_empty();
         record.marks = world.marks.clone();
         let world = self.sim.env_mut();
+        let network = NetworkCost {
+            wakeups: world.net.events(),
+            work: world.net.work(),
+            peak_watches: world.net.peak_watches(),
+        };
         let logs = (0..world.nodes.len())
             .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))
             .collect();
@@ -405,6 +435,7 @@ impl Cluster {
             logs,
             samples: std::mem::take(&mut world.samples),
             stats,
+            network,
         })
     }
 

@@ -21,7 +21,8 @@ mod workload_client;
 mod world;
 
 pub use cluster::{
-    BuildError, CAUGHT_UP_BYTES, Cluster, OutcomeRecord, RunOptions, RunResult, caught_up,
+    BuildError, CAUGHT_UP_BYTES, Cluster, NetworkCost, OutcomeRecord, RunOptions, RunResult,
+    caught_up,
 };
 pub use config::{
     BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,

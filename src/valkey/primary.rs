@@ -11,7 +11,7 @@
 //! network (a threshold watch on the connection's application queue), which fires when the lag
 //! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
 
-use crate::engine::{SimDuration, SimTime};
+use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
 use crate::units::Rate;
 
@@ -85,6 +85,11 @@ pub(crate) struct LimitState {
     /// `obuf_soft_limit_reached_time` in whole seconds.
     soft_since: Option<u64>,
     watches: Vec<WatchId>,
+    /// The pending check-point timer of the current arming (cancelled on re-arming, so that
+    /// every rate change does not leave one more stale timer in the queue).
+    cob_timer: Option<TimerId>,
+    /// The thresholds `watches` were armed with (a re-arming with the same ones keeps them).
+    armed: Option<Vec<Threshold>>,
     /// Checks at the same instant, to stop a watch that keeps firing from spinning.
     same_instant: (SimTime, u32),
 }
@@ -397,9 +402,13 @@ impl Server {
                 let Some(i) = self.primary.client_by_conn(conn) else {
                     return;
                 };
-                if !self.primary.clients[i].limits.watches.contains(&id) {
+                let limits = &mut self.primary.clients[i].limits;
+                if !limits.watches.contains(&id) {
                     return; // a watch from an earlier arming
                 }
+                // It fired, so it is gone: the next arming must watch again.
+                limits.watches.retain(|&w| w != id);
+                limits.armed = None;
                 self.advance(ctx);
                 self.check_limits(ctx, i, false);
             }
@@ -1001,11 +1010,23 @@ impl Server {
     /// Re-arms the prediction of client `i`'s next limit check point.
     pub(crate) fn arm_limits(&mut self, ctx: C<'_, '_>, i: usize) {
         let epoch = self.next_epoch();
-        let watches = std::mem::take(&mut self.primary.clients[i].limits.watches);
-        for w in watches {
-            transport::unwatch(ctx, Some(w));
+        if let Some(timer) = self.primary.clients[i].limits.cob_timer.take() {
+            ctx.cancel(timer);
         }
         self.primary.clients[i].limits.epoch = epoch;
+        let limits = &self.primary.clients[i].limits;
+        if !limits.watches.is_empty()
+            && limits.armed.is_some()
+            && self.lag_thresholds(i) == limits.armed
+        {
+            return; // the watches of the last arming are pending and still right
+        }
+        let conn = self.primary.clients[i].conn;
+        self.primary.clients[i].limits.armed = None;
+        let watches = std::mem::take(&mut self.primary.clients[i].limits.watches);
+        for w in watches {
+            transport::unwatch(ctx, conn, DOWN, Some(w));
+        }
         let (hard, soft) = self.effective_limits();
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
@@ -1018,31 +1039,16 @@ impl Server {
         let blocks_for = |limit: u64| limit.div_ceil(per_block).max(1);
         let soft_pending = soft.filter(|_| c.limits.soft_since.is_none());
         if c.stream.is_some() {
-            // Watch thresholds on the lag (application queue) that imply the block-granular
-            // formula: usage spans between floor((lag−1)/bs)+1 and +2 blocks, so a lag of
-            // (N−1)·bs + 1 guarantees N blocks and a lag of (N−3)·bs guarantees fewer than N.
-            // A small margin absorbs the byte or two between the stream clock and the socket's
-            // own fluid. Usage within those two blocks of a limit is caught by the next check.
-            let conn = c.conn;
-            let bs = buf.block_bytes();
-            let rise = |limit: u64| (blocks_for(limit) - 1) * bs + 1 + WATCH_MARGIN_BYTES;
-            let fall = |limit: u64| blocks_for(limit).saturating_sub(3) * bs;
-            let mut thresholds = Vec::new();
-            if let Some(h) = hard {
-                thresholds.push(Threshold::AtLeast(rise(h)));
-            }
-            match (soft, c.limits.soft_since) {
-                (Some(s), None) => thresholds.push(Threshold::AtLeast(rise(s))),
-                (Some(s), Some(_)) => thresholds.push(Threshold::AtMost(fall(s))),
-                _ => {}
-            }
+            let thresholds = self.lag_thresholds(i).unwrap_or_default();
             let mut ids = Vec::new();
-            for threshold in thresholds {
+            for &threshold in &thresholds {
                 if let Some(id) = transport::watch(ctx, conn, DOWN, Quantity::AppQueue, threshold) {
                     ids.push(id);
                 }
             }
-            self.primary.clients[i].limits.watches = ids;
+            let limits = &mut self.primary.clients[i].limits;
+            limits.watches = ids;
+            limits.armed = Some(thresholds);
             return;
         }
         // A reference that does not move: the check point is the allocation of a known block.
@@ -1058,8 +1064,39 @@ impl Server {
             .filter_map(|o| self.primary.clock.time_to_reach(now, o))
             .min();
         if let Some(at) = due {
-            ctx.schedule_at(Msg::Timer(Timer::CobCheck(id, epoch)), at);
+            let timer = ctx.schedule_at(Msg::Timer(Timer::CobCheck(id, epoch)), at);
+            self.primary.clients[i].limits.cob_timer = Some(timer);
         }
+    }
+
+    /// The watch thresholds on the lag (application queue) of a writing client `i` that imply
+    /// the block-granular formula: usage spans between floor((lag−1)/bs)+1 and +2 blocks, so a
+    /// lag of (N−1)·bs + 1 guarantees N blocks and a lag of (N−3)·bs guarantees fewer than N. A
+    /// small margin absorbs the byte or two between the stream clock and the socket's own fluid.
+    /// Usage within those two blocks of a limit is caught by the next check. `None` for a client
+    /// that is not writing (or holds no reference).
+    fn lag_thresholds(&self, i: usize) -> Option<Vec<Threshold>> {
+        let (hard, soft) = self.effective_limits();
+        let buf = self.primary.buffer.as_ref()?;
+        let c = &self.primary.clients[i];
+        if !buf.has_ref(c.id) || c.state == ClientState::RdbTransmitted && !c.protected {
+            return None;
+        }
+        c.stream?;
+        let bs = buf.block_bytes();
+        let blocks_for = |limit: u64| limit.div_ceil(bs + BLOCK_OVERHEAD_BYTES).max(1);
+        let rise = |limit: u64| (blocks_for(limit) - 1) * bs + 1 + WATCH_MARGIN_BYTES;
+        let fall = |limit: u64| blocks_for(limit).saturating_sub(3) * bs;
+        let mut thresholds = Vec::new();
+        if let Some(h) = hard {
+            thresholds.push(Threshold::AtLeast(rise(h)));
+        }
+        match (soft, c.limits.soft_since) {
+            (Some(s), None) => thresholds.push(Threshold::AtLeast(rise(s))),
+            (Some(s), Some(_)) => thresholds.push(Threshold::AtMost(fall(s))),
+            _ => {}
+        }
+        Some(thresholds)
     }
 
     /// Checks client `i` against its limits now; `cron` selects the synchronous close path.
@@ -1106,10 +1143,14 @@ impl Server {
             // Defensive: never spin at one instant; look again a millisecond later.
             let (id, epoch) = (self.primary.clients[i].id, self.next_epoch());
             self.primary.clients[i].limits.epoch = epoch;
-            ctx.schedule(
+            if let Some(timer) = self.primary.clients[i].limits.cob_timer.take() {
+                ctx.cancel(timer);
+            }
+            let timer = ctx.schedule(
                 Msg::Timer(Timer::CobCheck(id, epoch)),
                 SimDuration::from_millis(1),
             );
+            self.primary.clients[i].limits.cob_timer = Some(timer);
             return;
         }
         self.arm_limits(ctx, i);
@@ -1183,7 +1224,10 @@ impl Server {
             .get(c.replica)
             .map_or_else(|| "?".into(), |n| n.addr.clone());
         for w in c.limits.watches {
-            transport::unwatch(ctx, Some(w));
+            transport::unwatch(ctx, c.conn, DOWN, Some(w));
+        }
+        if let Some(timer) = c.limits.cob_timer {
+            ctx.cancel(timer);
         }
         if let Some(buf) = self.primary.buffer.as_mut() {
             buf.release(c.id);

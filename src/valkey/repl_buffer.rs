@@ -100,6 +100,8 @@ pub struct ReplBuffer {
     /// For each consumer, the offset of the first byte of the block it references: that block's
     /// index, really, stored as "the next offset it needs" so it stays valid before allocation.
     refs: Vec<(ConsumerId, u64)>,
+    /// The primary offset at the last `beforeSleep`.
+    slept_at: u64,
 }
 
 impl ReplBuffer {
@@ -112,6 +114,7 @@ impl ReplBuffer {
             first_block: 0,
             backlog_bytes,
             refs: Vec::new(),
+            slept_at: offset,
         }
     }
 
@@ -272,8 +275,15 @@ impl ReplBuffer {
     /// The trim `beforeSleep` runs on every event-loop iteration (`10 ×
     /// REPL_BACKLOG_TRIM_BLOCKS_PER_CALL` blocks, oldest first): what shrinks a backlog that
     /// grew past K while a replica pinned it, soon after the pin goes, even with no writes.
-    pub fn before_sleep(&mut self) {
-        self.trim(10 * TRIM_BLOCKS_PER_CALL);
+    ///
+    /// The event loop also iterates for the write commands that arrived since the last call
+    /// (about one iteration per command of `command_bytes`): the fluid write stream has no
+    /// events of its own, so their `beforeSleep` calls are folded into this one.
+    pub fn before_sleep(&mut self, command_bytes: u64) {
+        let commands = (self.offset - self.slept_at.min(self.offset)) / command_bytes.max(1);
+        self.slept_at = self.offset;
+        let budget = (10 * TRIM_BLOCKS_PER_CALL).saturating_mul(commands.saturating_add(1));
+        self.trim(budget);
     }
 
     /// One call of `incrementalTrimReplicationBacklog` with a budget of `max_blocks`.

@@ -311,7 +311,7 @@ impl Server {
         // `cancelReplicationHandshake` / `freeClient` close the sockets (a FIN, not a reset):
         // whatever was already written, such as a PSYNC, still reaches the primary.
         if let Some(main) = self.replica.main.take() {
-            transport::unwatch(ctx, main.buffer_watch);
+            transport::unwatch(ctx, main.conn, DOWN, main.buffer_watch);
             transport::close(ctx, main.conn, Side::Initiator);
         }
         if let Some(rdb) = self.replica.rdb.take()

@@ -180,9 +180,11 @@ impl Server {
             Msg::Control(c) => self.on_control(c, ctx),
             Msg::NetWake | Msg::LoadTick | Msg::LogMatched(_) | Msg::ScriptTick(_) => {}
         }
-        // Every handled event is an event-loop iteration, and `beforeSleep` follows it.
+        // Every handled event is an event-loop iteration, and `beforeSleep` follows it (as it
+        // follows every write command, folded in here).
+        let command_bytes = self.primary.typical_command_bytes;
         if let Some(buf) = self.primary.buffer.as_mut() {
-            buf.before_sleep();
+            buf.before_sleep(command_bytes);
         }
     }
 

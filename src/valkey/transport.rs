@@ -25,6 +25,8 @@ pub(crate) struct WakeState {
     timer: Option<TimerId>,
     at: Option<SimTime>,
     driver: Option<ActorId>,
+    /// The network's work already charged to the run's budget.
+    charged: u64,
 }
 
 impl WakeState {
@@ -52,8 +54,19 @@ pub(crate) fn drive(ctx: C<'_, '_>) {
     rearm(ctx);
 }
 
+/// Charges the network's work since the last charge to the run's budget (`max-events`), so that
+/// a run whose network does much inside few events still stops near its budget.
+fn charge(ctx: C<'_, '_>) {
+    let world = ctx.env();
+    let work = world.net.work();
+    let units = work.saturating_sub(world.wake.charged);
+    world.wake.charged = work;
+    ctx.charge(units);
+}
+
 /// Keeps exactly one driver wake-up at the network's next event time.
 pub(crate) fn rearm(ctx: C<'_, '_>) {
+    charge(ctx);
     let now = ctx.now();
     let world = ctx.env();
     let next = world.net.next_event_time().map(|t| t.max(now));
@@ -174,14 +187,23 @@ pub(crate) fn watch(
     id
 }
 
-/// Forgets a watch. The network has no cancellation yet, so a forgotten watch may still fire;
-/// every handler re-checks the real condition before acting, so a stale firing is harmless.
-pub(crate) fn unwatch(_ctx: C<'_, '_>, _id: Option<WatchId>) {}
+/// Cancels a watch on `dir` of `conn` (nothing if it already fired or the connection is gone),
+/// so that re-arming a prediction replaces its watch instead of adding one.
+pub(crate) fn unwatch(ctx: C<'_, '_>, conn: ConnId, dir: Dir, id: Option<WatchId>) {
+    let Some(id) = id else {
+        return;
+    };
+    let now = ctx.now();
+    let _ = ctx.env().net.unwatch(now, conn, dir, id);
+    rearm(ctx);
+}
 
 /// Every counter and level of `dir` now, in one snapshot (`None` for a connection that is gone).
 pub(crate) fn state(ctx: C<'_, '_>, conn: ConnId, dir: Dir) -> Option<DirState> {
     let now = ctx.now();
-    ctx.env().net.dir_state(now, conn, dir).ok()
+    let state = ctx.env().net.dir_state(now, conn, dir).ok();
+    charge(ctx);
+    state
 }
 
 /// A counter or level of `dir` now (0 for a connection that is gone).

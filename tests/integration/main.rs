@@ -4,6 +4,7 @@ mod analytic;
 mod bad_input;
 mod case_study;
 mod common;
+mod cost;
 mod determinism;
 mod dual_channel;
 mod engine_errors;
