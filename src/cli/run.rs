@@ -55,6 +55,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let model =
         load_model(&args.model, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+    for w in model.warnings() {
+        eprintln!("replsim: warning: {w}");
+    }
     let seed = model.model.seed;
     let out_dir = args
         .out

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::directives::{directives, grace_period_command};
+use super::directives::{directives, grace_period_command, passed_through};
 use super::events::{EventReader, Side, client_field, parse_line, sim_time};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
@@ -136,6 +136,7 @@ pub fn run_real(
     record.sim_seconds = end.as_secs_f64();
     record.wall_seconds = end.as_secs_f64();
     record.assertions_failed = script.assertions_failed.clone();
+    record.warnings = spec.warnings(options.horizon);
     record.passed = record.assertions_failed.is_empty();
     record.marks = script.marks.clone();
     Ok(RealRun {
@@ -191,7 +192,11 @@ fn start_servers(
             &binary.path,
             &node.name,
             &work.join(&node.name),
-            &directives(&node.config, level),
+            &[
+                directives(&node.config, level),
+                passed_through(&node.ignored_directives),
+            ]
+            .concat(),
         )?;
         if let Some(secs) = grace_period_command(&node.config) {
             let cmd = redis::cmd("DEBUG")

@@ -104,6 +104,9 @@ pub struct OutcomeRecord {
     pub assertions_failed: Vec<String>,
     /// Named timestamps from the script (seconds), by name.
     pub marks: std::collections::BTreeMap<String, f64>,
+    /// What the model says that will not do what it seems to ([`ClusterSpec::warnings`]):
+    /// ignored valkey.conf directives, actions that never fire, loads aimed at a replica.
+    pub warnings: Vec<String>,
 }
 
 impl OutcomeRecord {
@@ -169,6 +172,7 @@ impl OutcomeRecord {
             passed: true,
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -196,6 +200,7 @@ pub struct Cluster {
     watched_replica: usize,
     primary: usize,
     options: RunOptions,
+    warnings: Vec<String>,
 }
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
@@ -305,12 +310,14 @@ impl Cluster {
                 )
                 .map_err(sim_err)?;
             clients.push(actor);
-            schedule(
-                &mut sim,
-                actor,
-                Msg::Control(Control::SetLoad(true)),
-                SimTime::ZERO.saturating_add(start),
-            )?;
+            if let Some(start) = start {
+                schedule(
+                    &mut sim,
+                    actor,
+                    Msg::Control(Control::SetLoad(true)),
+                    SimTime::ZERO.saturating_add(start),
+                )?;
+            }
             if let Some(stop) = stop {
                 schedule(
                     &mut sim,
@@ -340,6 +347,7 @@ impl Cluster {
             watched_replica,
             primary,
             options: options.clone(),
+            warnings: spec.warnings(options.horizon),
         })
     }
 
@@ -394,6 +402,7 @@ impl Cluster {
         record.assertions_failed = world.assertions_failed.clone();
         record.passed = record.assertions_failed.is_empty();
         record.marks = world.marks.clone();
+        record.warnings = self.warnings.clone();
         let world = self.sim.env_mut();
         let logs = (0..world.nodes.len())
             .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))

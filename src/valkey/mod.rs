@@ -38,6 +38,8 @@ pub use script::{
 };
 pub use server::Server;
 pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
-pub use workload::{LoadPattern, LoadSchedule, PatternKind, Phase, SizeDist, WorkloadSpec};
+pub use workload::{
+    LoadPattern, LoadSchedule, LoadStart, PatternKind, Phase, SizeDist, WorkloadSpec,
+};
 pub use workload_client::LoadClient;
 pub use world::{Control, Msg, Node, NodeAddr, Timer, World};

@@ -156,6 +156,12 @@ pub struct NodeSpec {
     /// Machine performance.
     #[serde(default)]
     pub perf: PerfSpec,
+    /// Real valkey.conf directives of this node's `config` that the model has no knob for
+    /// (`save`, `appendonly`, `port`, …), as `(name, valkey.conf value)`: they change nothing
+    /// in the simulation (each is a warning), and `replsim validate` passes them on to the real
+    /// server. Set by the model-file reader.
+    #[serde(skip)]
+    pub ignored_directives: Vec<(String, String)>,
 }
 
 impl NodeSpec {
@@ -224,6 +230,112 @@ impl ClusterSpec {
             .iter()
             .position(|n| n.role == NodeRole::Primary)
             .unwrap_or(0)
+    }
+
+    /// What the model says that is allowed but will not do what it seems to, one sentence
+    /// each, in model order: real valkey.conf directives the model ignores; actions that can
+    /// never fire (`at` or `at` + `delay` beyond the `horizon`, an `after` chain that is a cycle
+    /// or hangs from such an action); write loads aimed at a node that starts as a replica.
+    pub fn warnings(&self, horizon: SimDuration) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            for (k, _) in &n.ignored_directives {
+                out.push(format!(
+                    "nodes.{}.config.{k}: a valkey.conf directive the model has no knob for; \
+                     ignored by the simulation (replsim validate passes it to the real server)",
+                    n.name
+                ));
+            }
+        }
+        out.extend(self.action_warnings(horizon));
+        for w in &self.workloads {
+            let Some(target) = &w.target else { continue };
+            if self
+                .nodes
+                .iter()
+                .any(|n| &n.name == target && n.role == NodeRole::Replica)
+            {
+                out.push(format!(
+                    "workloads.{}: writes to {target}, which starts as a replica: a replica \
+                     refuses writes (READONLY), so the load reaches no replication stream \
+                     unless {target} is made a primary",
+                    w.name
+                ));
+            }
+        }
+        out
+    }
+
+    fn action_warnings(&self, horizon: SimDuration) -> Vec<String> {
+        let labels: Vec<String> = (0..self.actions.len())
+            .map(|i| self.actions[i].label(i))
+            .collect();
+        let parent: Vec<Option<usize>> = self
+            .actions
+            .iter()
+            .map(|a| {
+                a.after
+                    .as_ref()
+                    .and_then(|name| labels.iter().position(|l| l == name))
+            })
+            .collect();
+        let mut out = Vec::new();
+        // Why each action never fires, if it never does: decided along its `after` chain.
+        let mut dead: Vec<Option<String>> = vec![None; self.actions.len()];
+        for (i, a) in self.actions.iter().enumerate() {
+            let acts_at = a.at.map(|at| {
+                SimDuration::from_nanos(
+                    at.as_nanos()
+                        .saturating_add(a.delay.map_or(0, SimDuration::as_nanos)),
+                )
+            });
+            if let Some(t) = acts_at.filter(|&t| t > horizon) {
+                let reason = format!("acts at {t}, after the horizon ({horizon})");
+                out.push(format!("actions.{}: {reason}; it never runs", labels[i]));
+                dead[i] = Some(reason);
+            }
+        }
+        for i in 0..self.actions.len() {
+            if dead[i].is_some() {
+                continue;
+            }
+            let mut path = vec![i];
+            let mut at = i;
+            while let Some(p) = parent[at] {
+                if let Some(start) = path.iter().position(|&x| x == p) {
+                    if start == 0 {
+                        let cycle: Vec<&str> = path
+                            .iter()
+                            .chain(std::iter::once(&p))
+                            .map(|&x| labels[x].as_str())
+                            .collect();
+                        out.push(format!(
+                            "actions.{}: its `after` chain is a cycle ({}); it is never armed",
+                            labels[i],
+                            cycle.join(" -> ")
+                        ));
+                    } else {
+                        out.push(format!(
+                            "actions.{}: its `after` chain reaches {}, which is in an `after` \
+                             cycle; it is never armed",
+                            labels[i], labels[p]
+                        ));
+                    }
+                    break;
+                }
+                if dead[p].is_some() {
+                    out.push(format!(
+                        "actions.{}: its `after` chain reaches {}, which never runs; it is never \
+                         armed",
+                        labels[i], labels[p]
+                    ));
+                    break;
+                }
+                path.push(p);
+                at = p;
+            }
+        }
+        out
     }
 
     /// The replica whose sync the outcome record describes (the first with role replica).
