@@ -14,6 +14,7 @@ use super::server::RealServer;
 use crate::engine::SimTime;
 use crate::valkey::{
     ClusterSpec, Event, InfoSample, Journal, NodeRole, OutcomeRecord, RunOptions, caught_up,
+    population_name,
 };
 
 /// How often the primary's backlog window is polled (for `t_backlog_exhausted_s`).
@@ -207,17 +208,20 @@ fn start_servers(
         }
         servers.push(server);
     }
-    let d = &spec.dataset;
-    if d.keys > 0 {
+    // One DEBUG POPULATE per population, with its key prefix and value size.
+    for (i, p) in spec.dataset.populations.iter().enumerate() {
+        if p.keys == 0 {
+            continue;
+        }
         let populate = redis::cmd("DEBUG")
             .arg("POPULATE")
-            .arg(d.keys)
-            .arg("key")
-            .arg(d.value_size.bytes())
+            .arg(p.keys)
+            .arg(population_name(p, i))
+            .arg(p.value_size.bytes())
             .clone();
         servers[primary]
             .command::<()>(&populate, POPULATE_TIMEOUT)
-            .map_err(|e| format!("DEBUG POPULATE on the primary failed: {e}"))?;
+            .map_err(|e| format!("DEBUG POPULATE of population {i} on the primary failed: {e}"))?;
     }
     Ok(servers)
 }

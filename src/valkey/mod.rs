@@ -37,7 +37,10 @@ pub use script::{
     ActionKind, ActionSpec, Condition, Script, ScriptTick, compare, info_field, info_field_names,
 };
 pub use server::Server;
-pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
+pub use spec::{
+    ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec, Population,
+    population_name,
+};
 pub use workload::{
     LoadPattern, LoadSchedule, LoadStart, PatternKind, Phase, SizeDist, WorkloadSpec,
 };
