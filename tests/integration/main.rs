@@ -6,6 +6,7 @@ mod case_study;
 mod common;
 mod determinism;
 mod engine_errors;
+mod model_files;
 mod net;
 mod ordering;
 mod report;
