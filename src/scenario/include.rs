@@ -2,10 +2,12 @@
 //! starts from the other file (a path relative to the including file, itself possibly
 //! including another) and the including file's fields override it.
 //!
-//! The merge: tables merge key by key, recursively; an array of tables whose elements all have
-//! a `name` (`[[nodes]]`, `[[workloads]]`, named `[[actions]]`) merges element by element by
-//! name (a new name is appended, in the including file's order); any other array (`[[links]]`,
-//! a list of values, an empty array) and any other value replace the base's whole.
+//! The merge: tables merge key by key, recursively; `[[nodes]]` merges node by node by `name`
+//! (a node of the including file with a base node's name overrides its fields, so a base file
+//! can describe the machines — `perf`, `config` — and a case only what differs; a new name is
+//! appended); every other array (`[[workloads]]`, `[[actions]]`, `[[links]]`,
+//! `[[dataset.populations]]`, lists of values) and every other value replaces the base's whole:
+//! a case that gives write loads or actions gives all of them.
 
 use std::path::{Path, PathBuf};
 
@@ -102,30 +104,30 @@ fn resolve_value(
     let base = resolve_value(parse(&text, &base_file)?, &base_file, chain)?;
     chain.pop();
     let mut merged = base;
-    merge(&mut merged, value);
+    merge_model(&mut merged, value);
     Ok(merged)
 }
 
-/// Whether every element of `items` is a table with a string `name`.
-fn all_named(items: &[Value]) -> bool {
-    items
-        .iter()
-        .all(|v| v.get("name").and_then(Value::as_str).is_some())
-}
-
-/// Merges `over` into `base` (see the module docs).
-pub(crate) fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Table(b), Value::Table(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(existing) => merge(existing, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
+/// Merges a model's top-level table `over` into `base`: `nodes` by name, the rest by [`merge`].
+pub(crate) fn merge_model(base: &mut Value, over: Value) {
+    let (Value::Table(b), Value::Table(o)) = (&mut *base, over) else {
+        return;
+    };
+    for (k, v) in o {
+        match (k.as_str(), b.get_mut(&k)) {
+            ("nodes", Some(existing)) => merge_named(existing, v),
+            (_, Some(existing)) => merge(existing, v),
+            (_, None) => {
+                b.insert(k, v);
             }
         }
+    }
+}
+
+/// Merges an array of named tables element by element by name (falls back to [`merge`] when
+/// either side is not such an array).
+fn merge_named(base: &mut Value, over: Value) {
+    match (base, over) {
         (Value::Array(b), Value::Array(o)) if !o.is_empty() && all_named(b) && all_named(&o) => {
             for v in o {
                 let name = v.get("name").and_then(Value::as_str).map(str::to_string);
@@ -135,6 +137,30 @@ pub(crate) fn merge(base: &mut Value, over: Value) {
                 {
                     Some(existing) => merge(existing, v),
                     None => b.push(v),
+                }
+            }
+        }
+        (b, o) => merge(b, o),
+    }
+}
+
+/// Whether every element of `items` is a table with a string `name`.
+fn all_named(items: &[Value]) -> bool {
+    items
+        .iter()
+        .all(|v| v.get("name").and_then(Value::as_str).is_some())
+}
+
+/// Merges `over` into `base`: tables key by key, anything else replaced whole.
+pub(crate) fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Table(b), Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
                 }
             }
         }
@@ -151,12 +177,13 @@ mod tests {
     }
 
     #[test]
-    fn tables_merge_named_arrays_merge_by_name_other_arrays_replace() {
+    fn tables_merge_nodes_merge_by_name_other_arrays_replace() {
         let mut base = v("[model]\nname = \"a\"\nseed = 1\n\
              [[nodes]]\nname = \"p\"\nrole = \"primary\"\n[nodes.config]\nhz = 10\n\
              [[nodes]]\nname = \"r\"\nrole = \"replica\"\n\
-             [[links]]\na = \"p\"\nb = \"r\"\n[[links]]\na = \"r\"\nb = \"x\"\n");
-        merge(
+             [[links]]\na = \"p\"\nb = \"r\"\n[[links]]\na = \"r\"\nb = \"x\"\n\
+             [[workloads]]\nname = \"w\"\n[[workloads]]\nname = \"v\"\n");
+        merge_model(
             &mut base,
             v(
                 "[model]\nseed = 2\n[[nodes]]\nname = \"p\"\n[nodes.config]\nrepl-timeout = 5\n\
@@ -172,7 +199,8 @@ mod tests {
         assert_eq!(nodes[0]["config"]["hz"].as_integer(), Some(10));
         assert_eq!(nodes[0]["config"]["repl-timeout"].as_integer(), Some(5));
         assert_eq!(base["links"].as_array().unwrap().len(), 1);
-        merge(&mut base, v("nodes = []"));
+        assert_eq!(base["workloads"].as_array().unwrap().len(), 1);
+        merge_model(&mut base, v("nodes = []"));
         assert!(base["nodes"].as_array().unwrap().is_empty());
     }
 }
