@@ -141,7 +141,7 @@ mod tests {
         );
         let config = v["nodes"][0]["config"].as_table().unwrap();
         let left: Vec<&String> = config.keys().collect();
-        assert_eq!(left, ["repl-backlog-size", "repl-backlog-sise"]);
+        assert_eq!(left, ["repl-backlog-sise", "repl-backlog-size"]);
         put_back(&mut v, &aside);
         assert_eq!(v["nodes"][0]["config"]["port"].as_str(), Some("6380"));
     }

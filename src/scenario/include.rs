@@ -187,7 +187,8 @@ mod tests {
             &mut base,
             v(
                 "[model]\nseed = 2\n[[nodes]]\nname = \"p\"\n[nodes.config]\nrepl-timeout = 5\n\
-               [[nodes]]\nname = \"r2\"\nrole = \"replica\"\n[[links]]\na = \"p\"\nb = \"r2\"\n",
+               [[nodes]]\nname = \"r2\"\nrole = \"replica\"\n[[links]]\na = \"p\"\nb = \"r2\"\n\
+               [[workloads]]\nname = \"w\"\n",
             ),
         );
         assert_eq!(base["model"]["name"].as_str(), Some("a"));
