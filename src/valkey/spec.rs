@@ -92,6 +92,7 @@ impl TryFrom<DatasetFile> for DatasetSpec {
     type Error = String;
 
     fn try_from(f: DatasetFile) -> Result<Self, String> {
+        let flat_form = f.populations.is_none();
         let populations = match f.populations {
             None => {
                 let (Some(keys), Some(value_size)) = (f.keys, f.value_size) else {
@@ -146,24 +147,27 @@ impl TryFrom<DatasetFile> for DatasetSpec {
         let mut total: u64 = 0;
         let mut names: Vec<String> = Vec::new();
         for (i, p) in populations.iter().enumerate() {
+            let at = if flat_form {
+                "dataset.".to_string()
+            } else {
+                format!("dataset.populations[{i}].")
+            };
             let r = p.compression_ratio;
             if !(r.is_finite() && r > 0.0 && r <= 1.5) {
-                return Err(format!(
-                    "populations[{i}].compression-ratio {r} is outside (0, 1.5]"
-                ));
+                return Err(format!("{at}compression-ratio {r} is outside (0, 1.5]"));
             }
             total = total
                 .checked_add(p.keys)
-                .ok_or_else(|| format!("populations[{i}].keys: the total key count overflows"))?;
+                .ok_or_else(|| format!("{at}keys: the total key count overflows"))?;
             let name = population_name(p, i);
             if name.is_empty() || name.contains(char::is_whitespace) {
                 return Err(format!(
-                    "populations[{i}].name \"{name}\" is not a key prefix (no spaces)"
+                    "{at}name \"{name}\" is not a key prefix (no spaces)"
                 ));
             }
             if names.contains(&name) {
                 return Err(format!(
-                    "populations[{i}].name \"{name}\" is used by two populations (it is their key prefix)"
+                    "{at}name \"{name}\" is used by two populations (it is their key prefix)"
                 ));
             }
             names.push(name);

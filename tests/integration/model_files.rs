@@ -575,3 +575,31 @@ fn a_numeric_path_segment_indexes_an_array_like_brackets() {
         .to_string();
     assert!(e.contains("links.1") && e.contains("out of range"), "{e}");
 }
+
+#[test]
+fn an_experiment_on_an_including_model_with_a_numeric_axis_path() {
+    let dir = scratch("experiment");
+    std::fs::write(dir.join("machine.toml"), BASE).unwrap();
+    std::fs::write(
+        dir.join("case.toml"),
+        "include = \"machine.toml\"\n[model]\nname = \"case\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("exp.toml"),
+        "[experiment]\nmodel = \"case.toml\"\nseeds = 1\n\
+         [[axes]]\npath = \"links.0.bandwidth\"\nvalues = [\"100mbit\", \"10gbit\"]\n",
+    )
+    .unwrap();
+    let plan = replsim::experiment::Plan::load(&dir.join("exp.toml")).unwrap();
+    plan.validate().unwrap();
+    let rates: Vec<u64> = (0..plan.runs())
+        .map(|i| {
+            plan.model_for(&plan.run(i)).unwrap().links[0]
+                .bandwidth
+                .bytes_per_sec()
+        })
+        .collect();
+    assert_eq!(rates, [12_500_000, 1_250_000_000]);
+    assert_eq!(plan.model_for(&plan.run(0)).unwrap().model.name, "case");
+}
