@@ -7,7 +7,9 @@
 //! can describe the machines — `perf`, `config` — and a case only what differs; a new name is
 //! appended); every other array (`[[workloads]]`, `[[actions]]`, `[[links]]`,
 //! `[[dataset.populations]]`, lists of values) and every other value replaces the base's whole:
-//! a case that gives write loads or actions gives all of them.
+//! a case that gives write loads or actions gives all of them. A `[dataset]` in the other form
+//! than the base's (`[[dataset.populations]]` over flat sizes, or the reverse) replaces the
+//! base's sizes.
 
 use std::path::{Path, PathBuf};
 
@@ -116,11 +118,32 @@ pub(crate) fn merge_model(base: &mut Value, over: Value) {
     for (k, v) in o {
         match (k.as_str(), b.get_mut(&k)) {
             ("nodes", Some(existing)) => merge_named(existing, v),
+            ("dataset", Some(existing)) => {
+                drop_other_dataset_form(existing, &v);
+                merge(existing, v);
+            }
             (_, Some(existing)) => merge(existing, v),
             (_, None) => {
                 b.insert(k, v);
             }
         }
+    }
+}
+
+/// The sizes of a dataset in the flat form (one population).
+const FLAT_DATASET: &[&str] = &["keys", "value-size", "key-bytes", "compression-ratio"];
+
+/// A `[dataset]` given in the other form than the base's (populations over flat sizes, or the
+/// reverse) replaces the base's form instead of mixing with it.
+fn drop_other_dataset_form(base: &mut Value, over: &Value) {
+    let Value::Table(b) = base else { return };
+    let has = |v: &Value, k: &str| v.get(k).is_some();
+    if has(over, "populations") {
+        for k in FLAT_DATASET {
+            b.remove(*k);
+        }
+    } else if FLAT_DATASET.iter().any(|k| has(over, k)) {
+        b.remove("populations");
     }
 }
 

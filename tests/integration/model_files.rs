@@ -603,3 +603,24 @@ fn an_experiment_on_an_including_model_with_a_numeric_axis_path() {
     assert_eq!(rates, [12_500_000, 1_250_000_000]);
     assert_eq!(plan.model_for(&plan.run(0)).unwrap().model.name, "case");
 }
+
+#[test]
+fn an_including_dataset_in_the_other_form_replaces_the_base_sizes() {
+    let dir = scratch("include-dataset");
+    std::fs::write(dir.join("machine.toml"), BASE).unwrap();
+    std::fs::write(
+        dir.join("case.toml"),
+        format!("include = \"machine.toml\"\n{POPULATIONS}"),
+    )
+    .unwrap();
+    let m = load_model(&dir.join("case.toml"), &[]).unwrap();
+    assert_eq!(m.dataset.populations.len(), 2);
+    assert_eq!(m.dataset.keys, 150_000);
+    std::fs::write(
+        dir.join("back.toml"),
+        "include = \"case.toml\"\n[dataset]\nkeys = 7\nvalue-size = \"10\"\n",
+    )
+    .unwrap();
+    let back = load_model(&dir.join("back.toml"), &[]).unwrap();
+    assert_eq!((back.dataset.populations.len(), back.dataset.keys), (1, 7));
+}
