@@ -74,6 +74,9 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         "--max-memory",
     )
     .map_err(|e| CliError::bad_input(e.to_string()))?;
+    for w in model.warnings() {
+        eprintln!("replsim: warning: {w}");
+    }
     let seed = model.model.seed;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         Path::new("output").join(path_component(&format!("{}-{seed}", model.model.name)))

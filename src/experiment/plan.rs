@@ -388,8 +388,12 @@ fn read_base_model(
             format!("cannot read {model_name}: {e}"),
         )
     })?;
-    parse_model(&text, &model_name, &[])
+    let first = parse_model(&text, &model_name, &[])
         .map_err(|e| ExperimentError::semantic(file, "experiment.model", e.to_string()))?;
+    // A model that includes another file is read once: every run parses its resolved form.
+    let includes = toml::from_str::<toml::Table>(&text)
+        .is_ok_and(|t| t.contains_key("include") || t.contains_key("base"));
+    let text = if includes { first.to_toml() } else { text };
     let horizon: Vec<Override> = meta
         .horizon
         .map(|h| Override {

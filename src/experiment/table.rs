@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::{Plan, RunSpec};
 use crate::valkey::OutcomeRecord;
 
-/// Outcome fields left out of the tables (they differ between machines).
-const NOT_IN_TABLES: &[&str] = &["wall_seconds"];
+/// Outcome fields left out of the tables: wall time differs between machines; warnings are the
+/// model's (printed once by `sweep`), not the run's.
+const NOT_IN_TABLES: &[&str] = &["wall_seconds", "warnings"];
 
 /// A finished run, formatted.
 #[derive(Clone, Debug, PartialEq)]

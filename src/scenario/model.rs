@@ -126,9 +126,28 @@ impl ModelFile {
         }
     }
 
-    /// The resolved model as TOML (what was really run, overrides included).
+    /// The resolved model as TOML (what was really run, includes and overrides applied, the
+    /// ignored valkey.conf directives kept in their `config` tables).
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+        let aside: Vec<Vec<(String, String)>> = self
+            .nodes
+            .iter()
+            .map(|n| n.ignored_directives.clone())
+            .collect();
+        if aside.iter().all(Vec::is_empty) {
+            return toml::to_string_pretty(self).unwrap_or_default();
+        }
+        let Ok(mut value) = toml::Value::try_from(self) else {
+            return String::new();
+        };
+        super::directives::put_back(&mut value, &aside);
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+
+    /// What the model says that will not do what it seems to (see
+    /// [`ClusterSpec::warnings`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.cluster().warnings(self.model.horizon)
     }
 }
 
@@ -140,7 +159,13 @@ pub(crate) fn with_suggestion(message: String) -> String {
     let Some((unknown, tail)) = rest.split_once('`') else {
         return message;
     };
-    let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    let mut candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    // A `[nodes.config]` key: any real valkey.conf directive is a candidate too.
+    if candidates.contains(&"repl-backlog-size") {
+        for d in super::directives::all_directives() {
+            candidates.push(d);
+        }
+    }
     let best = candidates
         .iter()
         .map(|c| (edit_distance(unknown, c), *c))
@@ -179,14 +204,26 @@ pub fn parse_model(
         file: file.to_string(),
         message: with_suggestion(message),
     };
-    let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let (mut value, included) = super::include::resolve(text, file)?;
     apply_overrides(&mut value, overrides)?;
-    let model: ModelFile = if overrides.is_empty() {
-        toml::from_str(text).map_err(|e| invalid(e.to_string()))?
-    } else {
+    let aside = super::directives::set_aside(&mut value);
+    let rewritten = included || !overrides.is_empty() || aside.iter().any(|d| !d.is_empty());
+    let mut model: ModelFile = if rewritten {
+        let context = if !overrides.is_empty() {
+            "after --set: "
+        } else if included {
+            "after include: "
+        } else {
+            ""
+        };
         let resolved = toml::to_string(&value).map_err(|e| invalid(e.to_string()))?;
-        toml::from_str(&resolved).map_err(|e| invalid(format!("after --set: {e}")))?
+        toml::from_str(&resolved).map_err(|e| invalid(format!("{context}{e}")))?
+    } else {
+        toml::from_str(text).map_err(|e| invalid(e.to_string()))?
     };
+    for (node, directives) in model.nodes.iter_mut().zip(aside) {
+        node.ignored_directives = directives;
+    }
     if model.model.horizon == SimDuration::ZERO {
         return Err(ScenarioError::Semantic {
             file: file.to_string(),

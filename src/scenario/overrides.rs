@@ -1,7 +1,7 @@
 //! `--set path.to.key=value`: overrides applied to the parsed TOML tree.
 //!
-//! Paths use dots between keys and `[i]` for array elements; an array of tables whose elements
-//! have a `name` can also be indexed by name: `nodes.replica.config.repl-backlog-size=20mb` is
+//! Paths use dots between keys and `[i]` (or a bare number, `links.0.bandwidth`) for array
+//! elements; an array of tables whose elements have a `name` can also be indexed by name: `nodes.replica.config.repl-backlog-size=20mb` is
 //! `nodes[1].config.repl-backlog-size` when node 1 is called `replica`. A value is read as TOML
 //! when it is a TOML number, boolean, array or inline table, else as a string.
 
@@ -111,9 +111,15 @@ fn step<'v>(here: &'v mut Value, seg: &str) -> Result<&'v mut Value, String> {
     }
 }
 
-/// `[2]` or a `name` of one of the array's tables.
+/// `[2]`, `2`, or a `name` of one of the array's tables (a name wins over a bare number).
 fn index_of(items: &[Value], seg: &str) -> Result<usize, String> {
-    if let Some(inner) = seg.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+    let by_name = items
+        .iter()
+        .position(|v| v.get("name").and_then(Value::as_str) == Some(seg));
+    let bare_number = seg.bytes().all(|b| b.is_ascii_digit()) && !seg.is_empty();
+    let bracketed = seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    let index = bracketed.or((by_name.is_none() && bare_number).then_some(seg));
+    if let Some(inner) = index {
         let i: usize = inner
             .parse()
             .map_err(|_| format!("\"{inner}\" is not an index"))?;
@@ -130,10 +136,7 @@ fn index_of(items: &[Value], seg: &str) -> Result<usize, String> {
         .iter()
         .filter_map(|v| v.get("name").and_then(Value::as_str))
         .collect();
-    items
-        .iter()
-        .position(|v| v.get("name").and_then(Value::as_str) == Some(seg))
-        .ok_or_else(|| format!("no element named \"{seg}\" (names: {})", names.join(", ")))
+    by_name.ok_or_else(|| format!("no element named \"{seg}\" (names: {})", names.join(", ")))
 }
 
 #[cfg(test)]
@@ -151,6 +154,12 @@ mod tests {
         apply_overrides(&mut v, &o).unwrap();
         assert_eq!(v["nodes"][1]["config"]["hz"].as_integer(), Some(20));
         assert_eq!(v["nodes"][0]["role"].as_str(), Some("primary"));
+        let bare: Override = "nodes.1.role=replica".parse().unwrap();
+        apply_overrides(&mut v, &[bare]).unwrap();
+        assert_eq!(v["nodes"][1]["role"].as_str(), Some("replica"));
+        let out: Override = "nodes.2.role=replica".parse().unwrap();
+        let e = apply_overrides(&mut v, &[out]).unwrap_err().to_string();
+        assert!(e.contains("index 2 is out of range (there are 2)"), "{e}");
         let bad: Override = "nodes.x.role=primary".parse().unwrap();
         assert!(
             apply_overrides(&mut v, &[bad])

@@ -74,6 +74,52 @@ pub fn directives(config: &ValkeyConfig, loglevel: &str) -> Vec<(String, String)
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
+/// Directives the harness sets itself (where the server listens, writes and logs, that it
+/// answers DEBUG, who it replicates from): a model's own values for them are not passed on.
+pub const HARNESS_OWNED: &[&str] = &[
+    "port",
+    "bind",
+    "unixsocket",
+    "unixsocketperm",
+    "unixsocketgroup",
+    "dir",
+    "dbfilename",
+    "logfile",
+    "pidfile",
+    "daemonize",
+    "supervised",
+    "protected-mode",
+    "enable-debug-command",
+    "loglevel",
+    "replicaof",
+    "slaveof",
+    "include",
+    "tls-port",
+    "tls-replication",
+    "cluster-enabled",
+    "aclfile",
+    "requirepass",
+    "masterauth",
+    "primaryauth",
+    "masteruser",
+    "primaryuser",
+    "user",
+    "rename-command",
+    "loadmodule",
+];
+
+/// The valkey.conf directives the model ignores (`NodeSpec::ignored_directives`) that the real
+/// server gets too: they are real configuration of the system the model describes (`save`,
+/// `appendonly`, `maxmemory-policy` all change what a real server does), except the
+/// [`HARNESS_OWNED`] ones.
+pub fn passed_through(ignored: &[(String, String)]) -> Vec<(String, String)> {
+    ignored
+        .iter()
+        .filter(|(k, _)| !HARNESS_OWNED.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// The `DEBUG delay-rdb-client-free-seconds` argument that sets the grace period of a protected
 /// RDB client, when it differs from Valkey 9.1's built-in 5 s.
 pub fn grace_period_command(config: &ValkeyConfig) -> Option<u64> {
@@ -98,5 +144,24 @@ mod tests {
         assert_eq!(get("dual-channel-replication-enabled"), Some("no"));
         assert_eq!(get("repl-diskless-load"), Some("disabled"));
         assert_eq!(grace_period_command(&ValkeyConfig::default()), None);
+    }
+
+    #[test]
+    fn ignored_directives_reach_the_real_server_unless_the_harness_owns_them() {
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ignored = pairs(&[
+            ("appendonly", "yes"),
+            ("port", "6380"),
+            ("save", ""),
+            ("dir", "/var/lib/valkey"),
+        ]);
+        assert_eq!(
+            passed_through(&ignored),
+            pairs(&[("appendonly", "yes"), ("save", "")])
+        );
     }
 }

@@ -7,6 +7,10 @@
 //! the load's [`OVERWRITTEN_KEYS`] keys, which are written once before time 0 so that
 //! overwrites do not grow the dataset (the simulator's overwrites do not grow the RDB either).
 //! Values are random printable bytes of the load's size distribution.
+//!
+//! A load with `start = "on-action"` sends nothing until the script's `start-load` enables it;
+//! a load with `max-bytes` stops for good before the command that would take its stream bytes
+//! (the RESP size of its `SET`s, as the simulator counts them) past the budget.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -115,15 +119,20 @@ fn drive(
     t0: Instant,
     shared: &LoadShared,
 ) {
-    let start = t0 + Duration::from_nanos(spec.start.as_nanos());
     let stop = spec.stop.map(|s| t0 + Duration::from_nanos(s.as_nanos()));
-    while Instant::now() < start {
-        if shared.quit.load(Ordering::Relaxed) {
-            return;
+    // An `on-action` load waits for the script's start-load to set `enabled`.
+    if let Some(at) = spec.start.at() {
+        let start = t0 + Duration::from_nanos(at.as_nanos());
+        while Instant::now() < start {
+            if shared.quit.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        shared.enabled.store(true, Ordering::Relaxed);
     }
-    shared.enabled.store(true, Ordering::Relaxed);
+    let budget = spec.max_bytes.map_or(u64::MAX, |b| b.bytes());
+    let mut spent: u64 = 0;
     let values = random_printable(rng, max_value_bytes(&spec.value_size));
     let mut next_key: u64 = 0;
     loop {
@@ -155,13 +164,30 @@ fn drive(
             }
             let mut pipe = redis::pipe();
             let mut bytes = 0u64;
+            let mut sent = 0u64;
             for _ in 0..batch {
                 let key = key_of(spec, rng, &mut next_key);
                 let size = value_size(&spec.value_size, rng).min(values.len());
                 let value = &values[..size];
-                bytes += resp_set_bytes(key.len(), size);
+                let cost = resp_set_bytes(key.len(), size);
+                if spent + bytes + cost > budget {
+                    break;
+                }
+                bytes += cost;
+                sent += 1;
                 pipe.cmd("SET").arg(key.as_bytes()).arg(value).ignore();
             }
+            if sent < batch {
+                // `max-bytes`: the budget is spent (a command that would pass it is not sent),
+                // and the load never writes again.
+                if sent > 0 && pipe.query::<()>(conn).is_ok() {
+                    shared.ops.fetch_add(sent, Ordering::Relaxed);
+                    shared.stream_bytes.fetch_add(bytes, Ordering::Relaxed);
+                }
+                shared.enabled.store(false, Ordering::Relaxed);
+                return;
+            }
+            spent += bytes;
             sent_in_phase += batch;
             match pipe.query::<()>(conn) {
                 Ok(()) => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::directives::{directives, grace_period_command};
+use super::directives::{directives, grace_period_command, passed_through};
 use super::events::{EventReader, Side, client_field, parse_line, sim_time};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
@@ -15,6 +15,7 @@ use super::server::RealServer;
 use crate::engine::SimTime;
 use crate::valkey::{
     ClusterSpec, Event, InfoSample, Journal, NodeRole, OutcomeRecord, RunOptions, caught_up,
+    population_name,
 };
 
 /// How often the primary's backlog window is polled (for `t_backlog_exhausted_s`).
@@ -141,6 +142,7 @@ pub fn run_real(
     record.sim_seconds = end.as_secs_f64();
     record.wall_seconds = end.as_secs_f64();
     record.assertions_failed = script.assertions_failed.clone();
+    record.warnings = spec.warnings(options.horizon);
     record.passed = record.assertions_failed.is_empty();
     record.marks = script.marks.clone();
     Ok(RealRun {
@@ -197,7 +199,11 @@ fn start_servers(
             &binary.path,
             &node.name,
             &work.join(&node.name),
-            &directives(&node.config, level),
+            &[
+                directives(&node.config, level),
+                passed_through(&node.ignored_directives),
+            ]
+            .concat(),
             &hosting.place(i),
         )?;
         if let Some(secs) = grace_period_command(&node.config) {
@@ -209,17 +215,20 @@ fn start_servers(
         }
         servers.push(server);
     }
-    let d = &spec.dataset;
-    if d.keys > 0 {
+    // One DEBUG POPULATE per population, with its key prefix and value size.
+    for (i, p) in spec.dataset.populations.iter().enumerate() {
+        if p.keys == 0 {
+            continue;
+        }
         let populate = redis::cmd("DEBUG")
             .arg("POPULATE")
-            .arg(d.keys)
-            .arg("key")
-            .arg(d.value_size.bytes())
+            .arg(p.keys)
+            .arg(population_name(p, i))
+            .arg(p.value_size.bytes())
             .clone();
         servers[primary]
             .command::<()>(&populate, POPULATE_TIMEOUT)
-            .map_err(|e| format!("DEBUG POPULATE on the primary failed: {e}"))?;
+            .map_err(|e| format!("DEBUG POPULATE of population {i} on the primary failed: {e}"))?;
     }
     Ok(servers)
 }

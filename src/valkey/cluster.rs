@@ -108,6 +108,9 @@ pub struct OutcomeRecord {
     pub assertions_failed: Vec<String>,
     /// Named timestamps from the script (seconds), by name.
     pub marks: std::collections::BTreeMap<String, f64>,
+    /// What the model says that will not do what it seems to ([`ClusterSpec::warnings`]):
+    /// ignored valkey.conf directives, actions that never fire, loads aimed at a replica.
+    pub warnings: Vec<String>,
 }
 
 impl OutcomeRecord {
@@ -173,6 +176,7 @@ impl OutcomeRecord {
             passed: true,
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -213,6 +217,7 @@ pub struct Cluster {
     watched_replica: usize,
     primary: usize,
     options: RunOptions,
+    warnings: Vec<String>,
 }
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
@@ -323,12 +328,14 @@ impl Cluster {
                 )
                 .map_err(sim_err)?;
             clients.push(actor);
-            schedule(
-                &mut sim,
-                actor,
-                Msg::Control(Control::SetLoad(true)),
-                SimTime::ZERO.saturating_add(start),
-            )?;
+            if let Some(start) = start {
+                schedule(
+                    &mut sim,
+                    actor,
+                    Msg::Control(Control::SetLoad(true)),
+                    SimTime::ZERO.saturating_add(start),
+                )?;
+            }
             if let Some(stop) = stop {
                 schedule(
                     &mut sim,
@@ -358,6 +365,7 @@ impl Cluster {
             watched_replica,
             primary,
             options: options.clone(),
+            warnings: spec.warnings(options.horizon),
         })
     }
 
@@ -420,6 +428,7 @@ impl Cluster {
         record.assertions_failed = world.assertions_failed.clone();
         record.passed = record.assertions_failed.is_empty();
         record.marks = world.marks.clone();
+        record.warnings = self.warnings.clone();
         let world = self.sim.env_mut();
         let network = NetworkCost {
             wakeups: world.net.events(),

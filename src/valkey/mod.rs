@@ -39,7 +39,12 @@ pub use script::{
     ActionKind, ActionSpec, Condition, Script, ScriptTick, compare, info_field, info_field_names,
 };
 pub use server::Server;
-pub use spec::{ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec};
-pub use workload::{LoadPattern, LoadSchedule, PatternKind, Phase, SizeDist, WorkloadSpec};
+pub use spec::{
+    ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec, Population,
+    population_name,
+};
+pub use workload::{
+    LoadPattern, LoadSchedule, LoadStart, PatternKind, Phase, SizeDist, WorkloadSpec,
+};
 pub use workload_client::LoadClient;
 pub use world::{Control, Msg, Node, NodeAddr, Timer, World};

@@ -676,15 +676,9 @@ impl Server {
         );
     }
 
-    /// Keys in an RDB of `rdb_bytes` (from the dataset's per-key size).
+    /// Keys in an RDB of `rdb_bytes` (from the dataset's mean per-key size).
     fn keys_in(&self, rdb_bytes: u64) -> u64 {
-        let per_key = self.dataset.per_key_overhead as f64
-            + self.dataset.key_bytes as f64
-            + self.dataset.value_size.bytes() as f64 * self.dataset.compression_ratio;
-        if per_key <= 0.0 {
-            return 0;
-        }
-        (rdb_bytes.saturating_sub(200) as f64 / per_key).round() as u64
+        self.dataset.keys_in(rdb_bytes)
     }
 
     /// The load rate `L` with the per-key cost and `key-load-delay` folded in:

@@ -104,6 +104,64 @@ impl SizeDist {
     }
 }
 
+/// When a load starts: at a time, or only when a `start-load` action starts it
+/// (`start = "on-action"`).
+///
+/// ```
+/// use replsim::valkey::LoadStart;
+/// let at: LoadStart = toml::Value::String("10s".into()).try_into().unwrap();
+/// assert_eq!(at.at().unwrap().as_nanos(), 10_000_000_000);
+/// let on: LoadStart = toml::Value::String("on-action".into()).try_into().unwrap();
+/// assert_eq!(on, LoadStart::OnAction);
+/// assert!(toml::Value::String("soon".into()).try_into::<LoadStart>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadStart {
+    /// At this time after the start of the run.
+    At(SimDuration),
+    /// When a `start-load` action names the load (never, without one).
+    OnAction,
+}
+
+impl Default for LoadStart {
+    fn default() -> Self {
+        LoadStart::At(SimDuration::ZERO)
+    }
+}
+
+impl LoadStart {
+    /// The start time, if the load starts at one.
+    pub fn at(self) -> Option<SimDuration> {
+        match self {
+            LoadStart::At(t) => Some(t),
+            LoadStart::OnAction => None,
+        }
+    }
+}
+
+impl Serialize for LoadStart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LoadStart::At(t) => t.serialize(s),
+            LoadStart::OnAction => s.serialize_str("on-action"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LoadStart {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim() == "on-action" {
+            return Ok(LoadStart::OnAction);
+        }
+        text.parse().map(LoadStart::At).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{e}; a load starts at a time (\"10s\") or \"on-action\" (when a start-load action runs)"
+            ))
+        })
+    }
+}
+
 /// One write-load client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -113,12 +171,19 @@ pub struct WorkloadSpec {
     /// The node it writes to (default: the first primary).
     #[serde(default)]
     pub target: Option<String>,
-    /// When it starts (default at once).
+    /// When it starts: a time (default 0, at once) or `"on-action"` (when a `start-load`
+    /// action runs).
     #[serde(default)]
-    pub start: SimDuration,
+    pub start: LoadStart,
     /// When it stops (default: never).
     #[serde(default)]
     pub stop: Option<SimDuration>,
+    /// A byte budget: the load stops for good once its commands have made this many bytes of
+    /// replication stream (the RESP bytes of its `SET`s, what [`WorkloadSpec::bytes_per_op`]
+    /// counts and the primary's offset grows by; keys and values alone are fewer). A later
+    /// `start-load` does not restart it. Default: no budget.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
     /// The rate pattern's kind.
     pub pattern: PatternKind,
     /// Commands per second (constant, poisson, bursts).
@@ -178,8 +243,9 @@ impl WorkloadSpec {
         WorkloadSpec {
             name: name.to_string(),
             target: None,
-            start: SimDuration::ZERO,
+            start: LoadStart::default(),
             stop: None,
+            max_bytes: None,
             pattern: PatternKind::Constant,
             ops_per_sec: Some(ops_per_sec),
             interval: None,
@@ -289,12 +355,18 @@ impl WorkloadSpec {
                 self.name
             ));
         }
-        if let Some(stop) = self.stop
-            && stop < self.start
+        if let (Some(stop), Some(start)) = (self.stop, self.start.at())
+            && stop < start
         {
             return Err(format!(
-                "workload {}: stop {stop} is before start {}",
-                self.name, self.start
+                "workload {}: stop {stop} is before start {start}",
+                self.name
+            ));
+        }
+        if self.max_bytes.is_some_and(|b| b.bytes() == 0) {
+            return Err(format!(
+                "workload {}: max-bytes 0 would never write; give a budget (e.g. \"100mb\") or leave it out",
+                self.name
             ));
         }
         Ok(())

@@ -12,6 +12,7 @@ mod engine_errors;
 mod fuzz_models;
 mod help;
 mod limits;
+mod model_files;
 mod net;
 mod ordering;
 mod outputs;
