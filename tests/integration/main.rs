@@ -7,6 +7,7 @@ mod common;
 mod determinism;
 mod dual_channel;
 mod engine_errors;
+mod known_behaviours;
 mod net;
 mod ordering;
 mod report;
