@@ -13,7 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::engine::SimDuration;
 use crate::units::ByteSize;
 
-/// `CONFIG_REPL_BACKLOG_MIN_SIZE`: the floor of `repl-backlog-size`.
+/// `CONFIG_REPL_BACKLOG_MIN_SIZE`: the floor `CONFIG SET repl-backlog-size` raises a smaller
+/// value to (`resizeReplicationBacklog`); a value read from the config file is used as is.
 pub const BACKLOG_MIN_BYTES: u64 = 16 * 1024;
 /// Minimum of `loading-process-events-interval-bytes`.
 pub const EVENTS_INTERVAL_MIN_BYTES: u64 = 1024;
@@ -232,13 +233,10 @@ impl ValkeyConfig {
     /// Checks the ranges Valkey itself enforces (and the ones the model needs).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |key, reason: String| Err(ConfigError { key, reason });
-        if self.repl_backlog_size.bytes() < BACKLOG_MIN_BYTES {
+        if self.repl_backlog_size.bytes() == 0 {
             return err(
                 "repl-backlog-size",
-                format!(
-                    "{} is below Valkey's minimum of 16kb",
-                    self.repl_backlog_size
-                ),
+                "must be at least 1 byte (Valkey's range starts at 1)".to_string(),
             );
         }
         if self.loading_process_events_interval_bytes.bytes() < EVENTS_INTERVAL_MIN_BYTES {
@@ -382,7 +380,7 @@ mod tests {
     #[test]
     fn validation_names_the_knob() {
         let c = ValkeyConfig {
-            repl_backlog_size: ByteSize::new(1000),
+            repl_backlog_size: ByteSize::new(0),
             ..ValkeyConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().key, "repl-backlog-size");

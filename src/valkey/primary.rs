@@ -201,6 +201,8 @@ pub(crate) struct PrimaryState {
     /// Replica nodes in an episode of backlog exhaustion (see `check_backlog_exhaustion`): each
     /// episode is reported once.
     exhausted: Vec<usize>,
+    /// `repl_no_replicas_since`: when the last replica left (for `repl-backlog-ttl`).
+    no_replicas_since: SimTime,
 }
 
 impl PrimaryState {
@@ -219,6 +221,7 @@ impl PrimaryState {
             last_keys_update: SimTime::ZERO,
             typical_command_bytes: 100,
             exhausted: Vec::new(),
+            no_replicas_since: SimTime::ZERO,
         }
     }
 
@@ -1252,6 +1255,64 @@ impl Server {
         }
         self.drop_child_target(ctx, c.id);
         self.advance(ctx);
+        if registered && !self.has_replicas() {
+            self.primary.no_replicas_since = ctx.now();
+        }
+    }
+
+    /// Whether `server.replicas` is non-empty (clients past their handshake, RDB channels too).
+    fn has_replicas(&self) -> bool {
+        self.primary
+            .clients
+            .iter()
+            .any(|c| !matches!(c.state, ClientState::Handshake))
+    }
+
+    /// `replicationCron`'s keepalive: a newline every second to each replica waiting for its
+    /// fork or for a disk-based BGSAVE (pre-sync). It resets the replica's `repl-timeout` and is
+    /// no part of the replication stream.
+    fn presync_keepalives(&mut self, ctx: C<'_, '_>) {
+        let disk_child = self.primary.child.as_ref().is_some_and(|c| !c.socket);
+        for i in 0..self.primary.clients.len() {
+            let c = &self.primary.clients[i];
+            let presync = c.state == ClientState::WaitBgsaveStart
+                || (c.state == ClientState::WaitBgsaveEnd && disk_child);
+            if presync {
+                transport::send(ctx, c.conn, Side::Acceptor, Proto::Keepalive);
+            }
+        }
+    }
+
+    /// `replicationCron`: a primary (not itself a replica) without replicas for longer than
+    /// `repl-backlog-ttl` frees its backlog and takes a new replication id, so that no later
+    /// PSYNC is served from the offsets it stopped keeping.
+    fn backlog_ttl(&mut self, ctx: C<'_, '_>) {
+        let ttl = self.cfg.repl_backlog_ttl.as_nanos() / 1_000_000_000;
+        if ttl == 0
+            || self.primary.buffer.is_none()
+            || self.replica.primary_node.is_some()
+            || self.has_replicas()
+        {
+            return;
+        }
+        let now = ctx.now();
+        let idle = self
+            .unixtime(now)
+            .saturating_sub(self.unixtime(self.primary.no_replicas_since));
+        if idle <= ttl {
+            return;
+        }
+        self.advance(ctx);
+        self.primary.replid_counter += 1;
+        self.primary.replid =
+            ReplId(self.primary.replid.0.rotate_left(11) ^ self.primary.replid_counter);
+        self.primary.buffer = None;
+        self.log(
+            ctx,
+            Level::Notice,
+            format!("Replication backlog freed after {ttl} seconds without connected replicas."),
+        );
+        self.rate_changed(ctx);
     }
 
     fn drop_child_target(&mut self, ctx: C<'_, '_>, id: u64) {
@@ -1384,6 +1445,7 @@ impl Server {
                 self.feed_discrete(ctx, PING_BYTES);
             }
         }
+        self.presync_keepalives(ctx);
         self.full_sync_timeouts(ctx);
         let timeout = self.cfg.repl_timeout;
         let mut i = 0;
@@ -1405,6 +1467,7 @@ impl Server {
             }
             i += 1;
         }
+        self.backlog_ttl(ctx);
     }
 
     /// `replicationCron`'s full-sync timeout: a diskless transfer whose socket has taken nothing
@@ -1420,13 +1483,16 @@ impl Server {
             let conn = self.primary.clients[i].conn;
             let accepted = transport::level(ctx, conn, DOWN, Quantity::Accepted);
             let state = self.primary.clients[i].state;
+            let transferring = state == ClientState::WaitBgsaveEnd && socket;
             let progress = &mut self.primary.clients[i].progress;
-            if accepted != progress.0 {
+            // The clock starts with the transfer (Valkey checks nothing before the first
+            // partial write): a replica that waited out a long diskless delay is not stuck.
+            if accepted != progress.0 || !transferring {
                 *progress = (accepted, now);
             }
             let since = progress.1;
             let idle = self.unixtime(now).saturating_sub(self.unixtime(since));
-            let stuck = state == ClientState::WaitBgsaveEnd && socket && idle > timeout_secs;
+            let stuck = transferring && idle > timeout_secs;
             if !stuck {
                 i += 1;
                 continue;

@@ -337,6 +337,8 @@ impl Server {
         ctx.env()
             .journal
             .push(now, Event::LinkLost { replica: node });
+        // What the dataset reflects now: a streaming link has applied past its sync's offset.
+        self.replica.offset = self.current_offset(ctx);
         self.drop_link(ctx);
         if let Some(id) = self.replica.replid {
             self.replica.cached = Some((id, self.replica.offset));
@@ -1346,8 +1348,13 @@ impl Server {
         conns
     }
 
+    /// `CLIENT KILL` of the primary link: a streaming link is a primary client, whose end is a
+    /// lost connection (the primary is cached at the applied offset, `replicationCachePrimary`);
+    /// a sync in progress is cancelled and restarted.
     pub(crate) fn replica_kill_link(&mut self, ctx: C<'_, '_>) {
-        if self.replica.main.is_some() {
+        if matches!(self.main_phase(), Some(MainPhase::Streaming { .. })) {
+            self.connection_lost(ctx);
+        } else if self.replica.main.is_some() {
             self.fail_and_reconnect(ctx);
         }
     }

@@ -278,19 +278,29 @@ impl Server {
     }
 
     fn config_set(&mut self, ctx: C<'_, '_>, key: &str, value: &str) {
-        let mut table = toml_free_value(key, value);
-        let Ok(current) = serde_json::to_value(&self.cfg) else {
+        let Ok(serde_json::Value::Object(current)) = serde_json::to_value(&self.cfg) else {
             return;
         };
-        if let serde_json::Value::Object(mut map) = current {
-            map.insert(key.to_string(), table.take());
-            if let Ok(cfg) = serde_json::from_value::<ValkeyConfig>(serde_json::Value::Object(map))
-                && cfg.validate().is_ok()
-            {
-                self.cfg = cfg;
-                self.primary_config_changed(ctx);
+        // A bare number is a number for integer knobs and a plain byte count for sizes
+        // (`CONFIG SET repl-backlog-size 1000`): try it as a number, then as text.
+        let parsed = toml_free_value(key, value).into_iter().find_map(|v| {
+            let mut map = current.clone();
+            map.insert(key.to_string(), v);
+            serde_json::from_value::<ValkeyConfig>(serde_json::Value::Object(map)).ok()
+        });
+        let Some(mut cfg) = parsed.filter(|c| c.validate().is_ok()) else {
+            return;
+        };
+        // `updateReplBacklogSize` -> `resizeReplicationBacklog`: CONFIG SET raises a backlog
+        // below 16 KB to 16 KB.
+        if key == "repl-backlog-size" {
+            let floor = crate::valkey::config::BACKLOG_MIN_BYTES;
+            if cfg.repl_backlog_size.bytes() < floor {
+                cfg.repl_backlog_size = crate::units::ByteSize::new(floor);
             }
         }
+        self.cfg = cfg;
+        self.primary_config_changed(ctx);
     }
 
     fn sample(&mut self, ctx: C<'_, '_>) {
@@ -308,10 +318,13 @@ impl Server {
     }
 }
 
-/// A `CONFIG SET` value as JSON for the config's serde: numbers stay numbers, the rest strings.
-fn toml_free_value(_key: &str, value: &str) -> serde_json::Value {
-    match value.parse::<i64>() {
-        Ok(n) => serde_json::Value::from(n),
-        Err(_) => serde_json::Value::from(value),
+/// A `CONFIG SET` value as JSON for the config's serde: a number first when it is one, then the
+/// text.
+fn toml_free_value(_key: &str, value: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    if let Ok(n) = value.parse::<i64>() {
+        out.push(serde_json::Value::from(n));
     }
+    out.push(serde_json::Value::from(value));
+    out
 }

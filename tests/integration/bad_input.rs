@@ -154,13 +154,13 @@ const CASES: &[Case] = &[
         expect: &["<hard> <soft> <soft-seconds>"],
     },
     Case {
-        name: "backlog-below-minimum",
+        name: "backlog-zero",
         edit: (
             "repl-diskless-sync-delay = 0",
-            "repl-diskless-sync-delay = 0\nrepl-backlog-size = \"1kb\"",
+            "repl-diskless-sync-delay = 0\nrepl-backlog-size = \"0\"",
         ),
         extra: &[],
-        expect: &["repl-backlog-size", "16kb"],
+        expect: &["repl-backlog-size", "at least 1 byte"],
     },
     Case {
         name: "hz-zero",

@@ -69,7 +69,7 @@ fn streaming_work_grows_linearly_with_the_horizon_and_watches_stay_bounded() {
 fn a_huge_write_rate_stops_at_the_work_budget_with_an_error() {
     let budget = 20_000u64;
     let Err(err) = run_default(&[
-        set("workloads.app.ops-per-sec", "1000000000"),
+        set("workloads.app.ops-per-sec", "100000000"),
         set("model.horizon", "1h"),
         set("model.max-events", &budget.to_string()),
     ]) else {

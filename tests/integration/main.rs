@@ -11,6 +11,7 @@ mod engine_errors;
 #[cfg(unix)]
 mod fuzz_models;
 mod help;
+mod known_behaviours;
 mod limits;
 mod model_files;
 mod net;
