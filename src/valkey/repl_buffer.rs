@@ -18,6 +18,7 @@
 //! reference. Valkey also trims when a writing replica leaves a block; that extra call only
 //! speeds up a catch-up that allocations already perform, and is not modelled.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `sizeof(replBufBlock)`: the header before a block's payload.
@@ -101,8 +102,17 @@ impl Refs {
     }
 
     fn set(&mut self, consumer: ConsumerId, offset: u64) {
-        if let Some(old) = self.by_consumer.insert(consumer, offset) {
-            self.by_offset.remove(&(old, consumer));
+        match self.by_consumer.entry(consumer) {
+            Entry::Occupied(mut e) => {
+                let old = e.insert(offset);
+                if old == offset {
+                    return; // a socket that did not move (several events at one instant)
+                }
+                self.by_offset.remove(&(old, consumer));
+            }
+            Entry::Vacant(e) => {
+                e.insert(offset);
+            }
         }
         self.by_offset.insert((offset, consumer));
     }
