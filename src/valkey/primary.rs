@@ -11,6 +11,8 @@
 //! network (a threshold watch on the connection's application queue), which fires when the lag
 //! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
 
+use std::collections::BTreeSet;
+
 use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
 use crate::units::Rate;
@@ -200,7 +202,7 @@ pub(crate) struct PrimaryState {
     pub(crate) typical_command_bytes: u64,
     /// Replica nodes in an episode of backlog exhaustion (see `check_backlog_exhaustion`): each
     /// episode is reported once.
-    exhausted: Vec<usize>,
+    exhausted: BTreeSet<usize>,
     /// `repl_no_replicas_since`: when the last replica left (for `repl-backlog-ttl`).
     no_replicas_since: SimTime,
 }
@@ -220,7 +222,7 @@ impl PrimaryState {
             last_ping: None,
             last_keys_update: SimTime::ZERO,
             typical_command_bytes: 100,
-            exhausted: Vec::new(),
+            exhausted: BTreeSet::new(),
             no_replicas_since: SimTime::ZERO,
         }
     }
@@ -1577,10 +1579,10 @@ impl Server {
             let out = resume.is_some_and(|r| r < first);
             let servable = resume.is_none_or(|r| r >= first && end.saturating_sub(r) <= nominal);
             if out && !known {
-                self.primary.exhausted.push(replica);
+                self.primary.exhausted.insert(replica);
                 world.journal.push(now, Event::BacklogExhausted { replica });
             } else if servable && known {
-                self.primary.exhausted.retain(|&r| r != replica);
+                self.primary.exhausted.remove(&replica);
             }
         }
     }

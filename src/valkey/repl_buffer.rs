@@ -18,6 +18,9 @@
 //! reference. Valkey also trims when a writing replica leaves a block; that extra call only
 //! speeds up a catch-up that allocations already perform, and is not modelled.
 
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+
 /// `sizeof(replBufBlock)`: the header before a block's payload.
 const BLOCK_HEADER_BYTES: u64 = 40;
 /// `sizeof(listNode) + sizeof(replBufBlock)`: the per-block overhead in the COB formula.
@@ -84,6 +87,53 @@ fn jemalloc_size_class(n: u64) -> u64 {
 /// Who holds a reference into the buffer (a replica client, or a protected RDB-channel client).
 pub type ConsumerId = u64;
 
+/// The consumers' references: each consumer's offset, plus the same pairs ordered by offset so
+/// that the oldest reference (what pins the backlog) is found without a scan. Every operation is
+/// O(log consumers), which keeps a primary with thousands of replicas linear in events.
+#[derive(Clone, Debug, Default)]
+struct Refs {
+    by_consumer: BTreeMap<ConsumerId, u64>,
+    by_offset: BTreeSet<(u64, ConsumerId)>,
+}
+
+impl Refs {
+    fn get(&self, consumer: ConsumerId) -> Option<u64> {
+        self.by_consumer.get(&consumer).copied()
+    }
+
+    fn set(&mut self, consumer: ConsumerId, offset: u64) {
+        match self.by_consumer.entry(consumer) {
+            Entry::Occupied(mut e) => {
+                let old = e.insert(offset);
+                if old == offset {
+                    return; // a socket that did not move (several events at one instant)
+                }
+                self.by_offset.remove(&(old, consumer));
+            }
+            Entry::Vacant(e) => {
+                e.insert(offset);
+            }
+        }
+        self.by_offset.insert((offset, consumer));
+    }
+
+    /// Removes `consumer`'s reference; whether it had one.
+    fn remove(&mut self, consumer: ConsumerId) -> bool {
+        match self.by_consumer.remove(&consumer) {
+            Some(old) => {
+                self.by_offset.remove(&(old, consumer));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The smallest referenced offset.
+    fn min_offset(&self) -> Option<u64> {
+        self.by_offset.first().map(|&(o, _)| o)
+    }
+}
+
 /// The shared replication buffer of one primary.
 #[derive(Clone, Debug)]
 pub struct ReplBuffer {
@@ -99,7 +149,7 @@ pub struct ReplBuffer {
     backlog_bytes: u64,
     /// For each consumer, the offset of the first byte of the block it references: that block's
     /// index, really, stored as "the next offset it needs" so it stays valid before allocation.
-    refs: Vec<(ConsumerId, u64)>,
+    refs: Refs,
     /// The primary offset at the last `beforeSleep`.
     slept_at: u64,
 }
@@ -113,7 +163,7 @@ impl ReplBuffer {
             offset,
             first_block: 0,
             backlog_bytes,
-            refs: Vec::new(),
+            refs: Refs::default(),
             slept_at: offset,
         }
     }
@@ -213,27 +263,19 @@ impl ReplBuffer {
     /// trim (Valkey trims when a replica leaves a block).
     pub fn set_ref(&mut self, consumer: ConsumerId, next_offset: u64) {
         let next_offset = next_offset.max(self.base + 1);
-        match self.refs.iter_mut().find(|(c, _)| *c == consumer) {
-            Some((_, o)) => *o = next_offset,
-            None => self.refs.push((consumer, next_offset)),
-        }
+        self.refs.set(consumer, next_offset);
     }
 
     /// Drops `consumer`'s reference (`freeReplicaReferencedReplBuffer`), then runs one trim call.
     pub fn release(&mut self, consumer: ConsumerId) {
-        let before = self.refs.len();
-        self.refs.retain(|(c, _)| *c != consumer);
-        if self.refs.len() != before {
+        if self.refs.remove(consumer) {
             self.trim(TRIM_BLOCKS_PER_CALL);
         }
     }
 
     /// The next offset `consumer` needs (the offset its reference was set to).
     pub fn ref_offset(&self, consumer: ConsumerId) -> Option<u64> {
-        self.refs
-            .iter()
-            .find(|(c, _)| *c == consumer)
-            .map(|&(_, o)| o)
+        self.refs.get(consumer)
     }
 
     /// The primary offset at which `consumer`'s usage first spans `blocks` blocks: the first byte
@@ -253,7 +295,7 @@ impl ReplBuffer {
 
     /// Whether `consumer` holds a reference.
     pub fn has_ref(&self, consumer: ConsumerId) -> bool {
-        self.refs.iter().any(|(c, _)| *c == consumer)
+        self.refs.get(consumer).is_some()
     }
 
     /// The output-buffer usage of `consumer` by Valkey's formula (§2.5): from the start of its
@@ -263,7 +305,7 @@ impl ReplBuffer {
         let Some(tail) = self.tail() else {
             return 0;
         };
-        let Some(&(_, next)) = self.refs.iter().find(|(c, _)| *c == consumer) else {
+        let Some(next) = self.refs.get(consumer) else {
             return 0;
         };
         if next <= self.base || self.block_of(next) > tail {
@@ -292,14 +334,10 @@ impl ReplBuffer {
             return;
         };
         let mut target = tail; // never trim to less than one block
-        // Stop at a block some consumer references (refcount != 1).
-        if let Some(pin) = self
-            .refs
-            .iter()
-            .map(|&(_, o)| self.block_of(o.max(self.base + 1)))
-            .min()
-        {
-            target = target.min(pin);
+        // Stop at a block some consumer references (refcount != 1): the oldest reference's, as
+        // `block_of` is monotonic in the offset.
+        if let Some(o) = self.refs.min_offset() {
+            target = target.min(self.block_of(o.max(self.base + 1)));
         }
         // Stop when dropping the first block would leave histlen <= K.
         let span = self.offset - self.base;
@@ -318,6 +356,38 @@ impl ReplBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The ordered references agree with a plain list scanned on every query: same offset
+        /// per consumer, same oldest reference, under any mix of sets, moves and releases.
+        #[test]
+        fn refs_agree_with_a_scanned_list(
+            ops in proptest::collection::vec((0u64..12, 0u64..40, any::<bool>()), 0..200)
+        ) {
+            let mut refs = Refs::default();
+            let mut list: Vec<(ConsumerId, u64)> = Vec::new();
+            for (consumer, offset, release) in ops {
+                if release {
+                    let had = list.iter().any(|&(c, _)| c == consumer);
+                    list.retain(|&(c, _)| c != consumer);
+                    prop_assert_eq!(refs.remove(consumer), had);
+                } else {
+                    match list.iter_mut().find(|(c, _)| *c == consumer) {
+                        Some((_, o)) => *o = offset,
+                        None => list.push((consumer, offset)),
+                    }
+                    refs.set(consumer, offset);
+                }
+                prop_assert_eq!(refs.min_offset(), list.iter().map(|&(_, o)| o).min());
+                for c in 0..12 {
+                    let want = list.iter().find(|&&(x, _)| x == c).map(|&(_, o)| o);
+                    prop_assert_eq!(refs.get(c), want);
+                }
+                prop_assert_eq!(refs.by_offset.len(), list.len());
+            }
+        }
+    }
 
     const K: u64 = 1 << 20;
 
