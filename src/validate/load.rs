@@ -234,7 +234,7 @@ fn key_of(spec: &WorkloadSpec, rng: &mut ActorRng, next_key: &mut u64) -> String
         *next_key += 1;
         1_000_000_000 + *next_key
     } else {
-        rng.random_range(0..10_000u64)
+        rng.random_range(0..OVERWRITTEN_KEYS)
     };
     let base = format!("{}:{id}", spec.name);
     let width = usize::try_from(spec.key_bytes)
@@ -276,5 +276,19 @@ mod tests {
     fn set_size_matches_the_simulators_formula() {
         // `*3\r\n$3\r\nSET\r\n$16\r\n<16>\r\n$1000\r\n<1000>\r\n`
         assert_eq!(resp_set_bytes(16, 1000), 23 + 2 + 16 + 4 + 1000);
+    }
+
+    #[test]
+    fn overwrites_stay_within_the_prefilled_keys() {
+        // Without new keys the real dataset must not grow (the simulator's overwrites do not
+        // grow its RDB): every key written is one that `prefill` created.
+        let spec = WorkloadSpec::constant("w1", 1000.0, crate::units::ByteSize::new(100), 12);
+        let prefilled: Vec<String> = (0..OVERWRITTEN_KEYS).map(|i| key_name(&spec, i)).collect();
+        let mut rng = actor_rng(1, "w1");
+        let mut next = 0;
+        for _ in 0..10_000 {
+            let key = key_of(&spec, &mut rng, &mut next);
+            assert!(prefilled.contains(&key), "{key} was never prefilled");
+        }
     }
 }
