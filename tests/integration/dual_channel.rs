@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use crate::run_logs::{line_times, log_of};
 use replsim::engine::SimTime;
 use replsim::scenario::{Override, load_model, parse_model};
 use replsim::valkey::{Cluster, Event, InfoSample, Limit, Outcome, RunResult};
@@ -33,28 +34,6 @@ fn run_text(text: &str) -> RunResult {
         .unwrap()
         .run()
         .unwrap()
-}
-
-fn log_of<'a>(r: &'a RunResult, node: &str) -> &'a str {
-    &r.logs.iter().find(|(n, _)| n == node).expect("node log").1
-}
-
-/// Times (s) of the lines of `node`'s log that contain `text`.
-fn line_times(r: &RunResult, node: &str, text: &str) -> Vec<f64> {
-    log_of(r, node)
-        .lines()
-        .filter(|l| l.contains(text))
-        .filter_map(|l| {
-            let clock = l.split(' ').nth(4)?;
-            let mut p = clock.split(':');
-            let (h, m, s): (f64, f64, f64) = (
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-            );
-            Some(h * 3600.0 + m * 60.0 + s)
-        })
-        .collect()
 }
 
 fn first_line(r: &RunResult, node: &str, text: &str) -> f64 {

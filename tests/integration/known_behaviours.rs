@@ -5,6 +5,7 @@
 //! Each scenario checks the logs and offsets of its run, not only its outcome: how many bytes
 //! of backlog were resent, how many full syncs there were.
 
+use crate::run_logs::log_of;
 use replsim::scenario::parse_model;
 use replsim::valkey::{Cluster, InfoSample, Outcome, RunResult};
 
@@ -14,10 +15,6 @@ fn run_text(text: &str) -> RunResult {
         .unwrap()
         .run()
         .unwrap()
-}
-
-fn log_of<'a>(r: &'a RunResult, node: &str) -> &'a str {
-    &r.logs.iter().find(|(n, _)| n == node).expect("node log").1
 }
 
 fn samples<'a>(r: &'a RunResult, node: &str) -> Vec<&'a InfoSample> {

@@ -18,6 +18,7 @@ mod net;
 mod ordering;
 mod outputs;
 mod report;
+mod run_logs;
 mod sweeps;
 mod timers;
 mod units;

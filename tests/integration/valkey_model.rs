@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::run_logs::{line_times, log_of};
 use replsim::analytic::{self, Params};
 use replsim::engine::SimTime;
 use replsim::scenario::{Override, load_model};
@@ -34,10 +35,6 @@ fn first(r: &RunResult, pred: impl Fn(&Event) -> bool) -> Option<f64> {
 
 fn fork_time(r: &RunResult) -> f64 {
     first(r, |e| matches!(e, Event::Fork { .. })).expect("a fork")
-}
-
-fn log_of<'a>(r: &'a RunResult, node: &str) -> &'a str {
-    &r.logs.iter().find(|(n, _)| n == node).expect("node log").1
 }
 
 fn within(actual: f64, expected: f64, rel: f64) -> bool {
@@ -387,25 +384,6 @@ fn run_validation_case(file: &str) -> RunResult {
         .unwrap()
         .run()
         .unwrap()
-}
-
-/// Times (s) of the log lines of `node` that contain `text`.
-fn line_times(r: &RunResult, node: &str, text: &str) -> Vec<f64> {
-    log_of(r, node)
-        .lines()
-        .filter(|l| l.contains(text))
-        .filter_map(|l| {
-            // `pid:R 01 Jan 2026 hh:mm:ss.mmm …`
-            let clock = l.split(' ').nth(4)?;
-            let mut p = clock.split(':');
-            let (h, m, s): (f64, f64, f64) = (
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-                p.next()?.parse().ok()?,
-            );
-            Some(h * 3600.0 + m * 60.0 + s)
-        })
-        .collect()
 }
 
 /// Valkey 9.1's replica downloads in a bio thread: a download cut by the primary is noticed by
