@@ -38,10 +38,7 @@ ops-per-sec = 100
 "#;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replsim-bad-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::scratch::dir("bad", name)
 }
 
 /// Runs `replsim run <model> --out <dir>/out <extra>` and returns (exit code, stderr).

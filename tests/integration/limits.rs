@@ -10,10 +10,7 @@ use replsim::experiment::{Plan, ROW_BYTES};
 use replsim::scenario::{DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES, load_model, parse_model};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replsim-limits-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::scratch::dir("limits", name)
 }
 
 fn root() -> &'static Path {

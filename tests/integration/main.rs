@@ -19,6 +19,7 @@ mod ordering;
 mod outputs;
 mod report;
 mod run_logs;
+mod scratch;
 mod sweeps;
 mod timers;
 mod units;

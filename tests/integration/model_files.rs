@@ -54,10 +54,7 @@ fn run(m: &ModelFile) -> RunResult {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replsim-mf-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::scratch::dir("mf", name)
 }
 
 /// `replsim run <model> --out <dir>/out <extra>`: (exit code, stdout, stderr).

@@ -10,10 +10,7 @@ use replsim::staging::{DirLock, MARKER, OutputKind};
 
 /// A fresh, empty scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replsim-outputs-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::scratch::dir("outputs", name)
 }
 
 fn model(name: &str) -> PathBuf {

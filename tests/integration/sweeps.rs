@@ -11,10 +11,7 @@ use toml::Value;
 
 /// A fresh, empty scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("replsim-sweeps-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::scratch::dir("sweeps", name)
 }
 
 fn model(name: &str) -> String {
