@@ -17,5 +17,5 @@ mod overrides;
 pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES};
 pub use directives::is_valkey_directive;
 pub use error::ScenarioError;
-pub use model::{ModelFile, ModelMeta, load_model, parse_model};
+pub use model::{ConformanceMeta, ModelFile, ModelMeta, load_model, parse_model};
 pub use overrides::{Override, apply_overrides};

@@ -71,6 +71,24 @@ pub struct ModelFile {
     /// `[[actions]]`: the action script.
     #[serde(default)]
     pub actions: Vec<ActionSpec>,
+    /// `[conformance]`: which of Valkey's own tests this model translates (conformance/ only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformance: Option<ConformanceMeta>,
+}
+
+/// `[conformance]`: the Valkey test a model translates, step by step. It changes nothing in the
+/// run; `replsim conformance` reads it to name the source of each row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ConformanceMeta {
+    /// The Tcl file in Valkey's repository, e.g. `tests/integration/replication-buffer.tcl`.
+    pub file: String,
+    /// The test's name as the Tcl prints it, with its parameters expanded
+    /// (e.g. `All replicas share one global replication buffer dualchannel yes`).
+    pub test: String,
+    /// What the translation leaves out or simplifies, if anything.
+    #[serde(default)]
+    pub notes: String,
 }
 
 impl ModelFile {
