@@ -4,6 +4,7 @@ mod analytic;
 mod bad_input;
 mod case_study;
 mod common;
+mod conformance;
 mod cost;
 mod determinism;
 mod dual_channel;
