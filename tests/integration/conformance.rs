@@ -110,8 +110,8 @@ fn a_failing_instance_exits_1_and_writes_its_bundles() {
     // A model without [conformance] is not part of the set.
     std::fs::write(
         dir.join("plain.toml"),
-        FAILING.replace("[conformance]", "[x]").replace(
-            "file = \"tests/integration/replication.tcl\"\ntest = \"a wait that cannot hold\"\n",
+        FAILING.replace(
+            "[conformance]\nfile = \"tests/integration/replication.tcl\"\ntest = \"a wait that cannot hold\"\n",
             "",
         ),
     )
@@ -170,5 +170,29 @@ fn bad_input_exits_2_naming_the_file() {
         let out = replsim(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+
+    // value-of names a node and a field that exist.
+    for (i, (bad, key)) in [
+        (
+            "value-of = { node = \"nobody\", info = \"sync_full\" }",
+            "when.value-of.node",
+        ),
+        (
+            "value-of = { node = \"primary\", info = \"no_such\" }",
+            "when.value-of.info",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = scratch::dir("conformance", &format!("value-of-{i}"));
+        let text = FAILING.replace("value = 0 }", &format!("{bad} }}"));
+        assert!(text.contains(bad));
+        std::fs::write(dir.join("m.toml"), text).unwrap();
+        let out = replsim(&["run", dir.join("m.toml").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("m.toml") && err.contains(key), "{err}");
     }
 }
