@@ -698,7 +698,14 @@ fn resolve_actions(
                 | ActionKind::StopLoad
                 | ActionKind::Mark
                 | ActionKind::Expect
+                | ActionKind::Never
         );
+        if a.kind == ActionKind::Never && (a.when.is_none() || a.timeout.is_none()) {
+            return Err(bad(
+                key("when"),
+                "never needs when = {...} (what must not happen) and timeout (for how long)",
+            ));
+        }
         if needs_node && node.is_none() {
             return Err(bad(
                 key("node"),
@@ -723,6 +730,20 @@ fn resolve_actions(
             return Err(bad(
                 key("value"),
                 "populate needs value = \"<count> <value-size>\" (e.g. \"1000 100000\")",
+            ));
+        }
+        if a.kind == ActionKind::KillConnection
+            && a
+                .value
+                .as_deref()
+                .is_some_and(|v| !super::script::KILL_KINDS.contains(&v))
+        {
+            return Err(bad(
+                key("value"),
+                format!(
+                    "kill-connection kills every replication connection, or with value one of {:?} only the primary's clients of that type",
+                    super::script::KILL_KINDS
+                ),
             ));
         }
         if a.kind == ActionKind::ConfigSet && (a.key.is_none() || a.value.is_none()) {
@@ -783,6 +804,22 @@ fn resolve_actions(
             ),
             None => None,
         };
+        let until = match &a.until {
+            Some(name) if a.kind == ActionKind::Never => Some(
+                labels
+                    .iter()
+                    .position(|l| l == name)
+                    .filter(|&j| j != i)
+                    .ok_or_else(|| {
+                        bad(
+                            key("until"),
+                            format!("no other action is called \"{name}\""),
+                        )
+                    })?,
+            ),
+            Some(_) => return Err(bad(key("until"), "only a never action takes until")),
+            None => None,
+        };
         let watch_node = match &a.when {
             Some(c) => {
                 let n = node_index(&c.node).ok_or_else(|| {
@@ -809,6 +846,24 @@ fn resolve_actions(
                     }
                     _ => {}
                 }
+                if let Some(f) = &c.than {
+                    if node_index(&f.node).is_none() {
+                        return Err(bad(
+                            key("when.than.node"),
+                            format!("no node is called \"{}\"", f.node),
+                        ));
+                    }
+                    if !info_names.contains(&f.info) {
+                        return Err(bad(
+                            key("when.than.info"),
+                            format!(
+                                "unknown INFO field \"{}\" (valid: {})",
+                                f.info,
+                                info_names.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 if let Some(op) = &c.op
                     && !matches!(
                         op.as_str(),
@@ -827,12 +882,19 @@ fn resolve_actions(
         if a.at.is_some() && a.when.is_some() {
             return Err(bad(key("at"), "give either at or when, not both"));
         }
+        let than_node = a
+            .when
+            .as_ref()
+            .and_then(|c| c.than.as_ref())
+            .and_then(|f| node_index(&f.node));
         out.push(Action {
             label: labels[i].clone(),
             spec: a.clone(),
             after,
+            until,
             node,
             watch_node,
+            than_node,
             target,
             load,
             link,

@@ -16,6 +16,7 @@ use rand::RngExt;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
 use super::info::InfoSample;
+use super::journal::ClientKind;
 use super::transport;
 use super::world::{Control, Msg, World};
 
@@ -39,6 +40,10 @@ pub struct Condition {
     /// The value compared with.
     #[serde(default)]
     pub value: Option<f64>,
+    /// Compare with another node's INFO field instead of `value`, read at the same poll (a
+    /// test's `[status $primary master_repl_offset] == [status $replica master_repl_offset]`).
+    #[serde(default)]
+    pub than: Option<FieldRef>,
     /// How often the condition is polled (default 100ms for INFO). For a log condition it is
     /// the test's poll delay: the line is noticed a uniform random time within one poll after
     /// it is written (default 0: at once).
@@ -50,6 +55,16 @@ pub struct Condition {
     /// latency.
     #[serde(default)]
     pub first_poll: Option<SimDuration>,
+}
+
+/// An INFO field of a node, for [`Condition::than`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FieldRef {
+    /// The node whose INFO is read.
+    pub node: String,
+    /// The field (a column of timeline.csv).
+    pub info: String,
 }
 
 /// What an action does.
@@ -66,7 +81,8 @@ pub enum ActionKind {
     Replicaof,
     /// `REPLICAOF NO ONE` on `node`.
     ReplicaofNoOne,
-    /// Kill `node`'s replication connections.
+    /// Kill `node`'s replication connections; with `value` = `rdb-channel`, `main-channel` or
+    /// `replica`, only its replica-side clients of that type (`CLIENT KILL ID` of each).
     KillConnection,
     /// Take the link between hosts `a` and `b` down.
     LinkDown,
@@ -84,6 +100,10 @@ pub enum ActionKind {
     Mark,
     /// Nothing but the wait: an assertion that the condition happens within the timeout.
     Expect,
+    /// The opposite assertion: the condition must not hold at any poll (or log line) until
+    /// the timeout, which it needs; then the action runs (a test's `assert` on a value it
+    /// watches through a whole phase, like `used_memory` during a sync).
+    Never,
 }
 
 /// One scripted action.
@@ -105,6 +125,10 @@ pub struct ActionSpec {
     /// Armed only after this action ran.
     #[serde(default)]
     pub after: Option<String>,
+    /// `never` only: the assertion ends (passed) when this action runs, before its timeout
+    /// (a test's polling loop that watches a value until the replica is online).
+    #[serde(default)]
+    pub until: Option<String>,
     /// Wait this long after the trigger before acting.
     #[serde(default)]
     pub delay: Option<SimDuration>,
@@ -139,6 +163,27 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// The condition in words (for `never`'s failure).
+    pub fn condition_text(&self) -> String {
+        match &self.when {
+            Some(c) if c.log.is_some() => format!(
+                "log line \"{}\" appeared on {}",
+                c.log.clone().unwrap_or_default(),
+                c.node
+            ),
+            Some(c) => format!(
+                "{} {} {} held on {}",
+                c.info.clone().unwrap_or_default(),
+                c.op.clone().unwrap_or_else(|| ">=".into()),
+                c.than
+                    .as_ref()
+                    .map_or_else(|| c.value.unwrap_or(0.0).to_string(), |f| format!("{}.{}", f.node, f.info)),
+                c.node
+            ),
+            None => "its trigger fired".to_string(),
+        }
+    }
+
     /// The failed assertion recorded when its wait times out: what it waited for, and how long.
     pub fn timeout_message(&self, label: &str) -> String {
         let what = match &self.when {
@@ -174,8 +219,11 @@ pub(crate) struct Action {
     pub(crate) label: String,
     pub(crate) spec: ActionSpec,
     pub(crate) after: Option<usize>,
+    pub(crate) until: Option<usize>,
     pub(crate) node: Option<usize>,
     pub(crate) watch_node: Option<usize>,
+    /// The node of `when.than`, sampled at every poll with the watched one.
+    pub(crate) than_node: Option<usize>,
     pub(crate) target: Option<usize>,
     pub(crate) load: Option<ActorId>,
     pub(crate) link: Option<(crate::net::HostId, crate::net::HostId)>,
@@ -313,6 +361,9 @@ impl Script {
         if let Some(node) = self.actions[i].watch_node {
             ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
         }
+        if let Some(node) = self.actions[i].than_node {
+            ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
+        }
         ctx.schedule(Msg::ScriptTick(then), SimDuration::ZERO);
     }
 
@@ -339,13 +390,22 @@ impl Script {
             return;
         };
         let world = ctx.env();
-        let name = &world.nodes[node].name;
-        let holds = world
-            .samples
-            .iter()
-            .rev()
-            .find(|s| &s.node == name)
-            .is_some_and(|s| info_holds(s, cond, baseline));
+        let latest = |n: usize| {
+            let name = &world.nodes[n].name;
+            world.samples.iter().rev().find(|s| &s.node == name)
+        };
+        let other = match (&cond.than, a.than_node) {
+            (Some(f), Some(n)) => latest(n).and_then(|s| info_field(s, &f.info)),
+            _ => None,
+        };
+        let holds = latest(node).is_some_and(|s| match other {
+            Some(target) => cond
+                .info
+                .as_deref()
+                .and_then(|field| info_field(s, field))
+                .is_some_and(|v| compare_with(cond, v, target, baseline)),
+            None => cond.than.is_none() && info_holds(s, cond, baseline),
+        });
         if holds {
             self.triggered(i, ctx);
             return;
@@ -361,6 +421,23 @@ impl Script {
         let State::Armed { epoch, baseline } = self.states[i] else {
             return;
         };
+        if self.actions[i].spec.kind == ActionKind::Never {
+            self.states[i] = State::Failed;
+            let a = &self.actions[i];
+            let now = ctx.now();
+            let msg = format!(
+                "{}: {} at {:.3} s",
+                a.label,
+                a.spec.condition_text(),
+                now.as_secs_f64()
+            );
+            let world = ctx.env();
+            world.assertions_failed.push(msg);
+            world
+                .marks
+                .insert(format!("{}:held", a.label), now.as_secs_f64());
+            return;
+        }
         let jitter = self.actions[i]
             .spec
             .jitter
@@ -396,6 +473,11 @@ impl Script {
     }
 
     fn time_out(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.actions[i].spec.kind == ActionKind::Never {
+            // The condition never held: the assertion passed.
+            self.act(i, ctx);
+            return;
+        }
         self.states[i] = State::Failed;
         let a = &self.actions[i];
         let msg = a.spec.timeout_message(&a.label);
@@ -433,7 +515,10 @@ impl Script {
                 }
             }
             ActionKind::ReplicaofNoOne => to_node(ctx, Control::ReplicaOfNoOne),
-            ActionKind::KillConnection => to_node(ctx, Control::KillReplicationLinks),
+            ActionKind::KillConnection => to_node(
+                ctx,
+                Control::KillReplicationLinks(kill_kind(a.spec.value.as_deref())),
+            ),
             ActionKind::PauseAfterFork => {
                 let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
                 to_node(ctx, Control::PauseAfterFork(on));
@@ -464,15 +549,33 @@ impl Script {
                     to_node(ctx, Control::Populate { keys, value_bytes });
                 }
             }
-            ActionKind::Mark | ActionKind::Expect => {}
+            ActionKind::Mark | ActionKind::Expect | ActionKind::Never => {}
         }
         for j in 0..self.actions.len() {
             if self.actions[j].after == Some(i) && self.states[j] == State::Waiting {
                 self.arm(j, ctx);
             }
         }
+        for j in 0..self.actions.len() {
+            if self.actions[j].until == Some(i) && matches!(self.states[j], State::Armed { .. }) {
+                self.act(j, ctx);
+            }
+        }
     }
 }
+
+/// The client type a `kill-connection` names in its `value` (`None`: every connection).
+pub fn kill_kind(value: Option<&str>) -> Option<ClientKind> {
+    match value? {
+        "rdb-channel" => Some(ClientKind::RdbChannel),
+        "main-channel" => Some(ClientKind::MainChannel),
+        "replica" => Some(ClientKind::Replica),
+        _ => None,
+    }
+}
+
+/// The `value`s a `kill-connection` accepts.
+pub const KILL_KINDS: [&str; 3] = ["rdb-channel", "main-channel", "replica"];
 
 /// Whether an INFO sample satisfies a condition (`baseline`: the value when armed).
 fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
@@ -485,7 +588,11 @@ fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
 /// Whether `value` satisfies the condition's comparison (`baseline`: the value when armed, for
 /// `increased`).
 pub fn compare(cond: &Condition, value: f64, baseline: f64) -> bool {
-    let target = cond.value.unwrap_or(0.0);
+    compare_with(cond, value, cond.value.unwrap_or(0.0), baseline)
+}
+
+/// Whether `value` compares true with `target` by the condition's operator.
+pub fn compare_with(cond: &Condition, value: f64, target: f64, baseline: f64) -> bool {
     match cond.op.as_deref().unwrap_or(">=") {
         ">" => value > target,
         ">=" => value >= target,

@@ -240,10 +240,11 @@ impl Server {
                 self.populated.0 += keys;
                 self.populated.1 += (keys as f64 * per_key).round() as u64;
             }
-            Control::KillReplicationLinks => {
+            Control::KillReplicationLinks(None) => {
                 self.primary_kill_replicas(ctx);
                 self.replica_kill_link(ctx);
             }
+            Control::KillReplicationLinks(kind) => self.primary_kill_clients(ctx, kind),
             Control::SetLoad(_) => {}
         }
     }
@@ -312,6 +313,7 @@ impl Server {
         };
         let mut s = InfoSample::at(now, &self.name, role);
         s.process_paused = self.paused;
+        s.db_keys = self.keys.max(0.0).round() as u64 + self.populated.0;
         self.primary_info(ctx, &mut s);
         self.replica_info(ctx, &mut s);
         ctx.env().samples.push(s);
