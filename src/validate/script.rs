@@ -234,8 +234,8 @@ impl RealScript {
         };
         let field = cond.info.as_deref()?;
         let value = probe.field(node, field)?;
-        let target = match &cond.than {
-            Some(f) => probe.field(self.node(Some(&f.node))?, &f.info)?,
+        let target = match &cond.value_of {
+            Some(r) => probe.field(self.node(Some(&r.node))?, &r.info)?,
             None => cond.value.unwrap_or(0.0),
         };
         compare_with(cond, value, target, baseline).then_some(now + delay)

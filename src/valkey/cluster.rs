@@ -846,24 +846,6 @@ fn resolve_actions(
                     }
                     _ => {}
                 }
-                if let Some(f) = &c.than {
-                    if node_index(&f.node).is_none() {
-                        return Err(bad(
-                            key("when.than.node"),
-                            format!("no node is called \"{}\"", f.node),
-                        ));
-                    }
-                    if !info_names.contains(&f.info) {
-                        return Err(bad(
-                            key("when.than.info"),
-                            format!(
-                                "unknown INFO field \"{}\" (valid: {})",
-                                f.info,
-                                info_names.join(", ")
-                            ),
-                        ));
-                    }
-                }
                 if let Some(op) = &c.op
                     && !matches!(
                         op.as_str(),
@@ -879,14 +861,36 @@ fn resolve_actions(
             }
             None => None,
         };
+        let other_node = match a.when.as_ref().and_then(|c| c.value_of.as_ref()) {
+            Some(r) => {
+                if !info_names.contains(&r.info) {
+                    return Err(bad(
+                        key("when.value-of.info"),
+                        format!(
+                            "unknown INFO field \"{}\" (valid: {})",
+                            r.info,
+                            info_names.join(", ")
+                        ),
+                    ));
+                }
+                if a.when.as_ref().is_some_and(|c| c.info.is_none()) {
+                    return Err(bad(
+                        key("when.value-of"),
+                        "value-of compares an INFO field: give info = \"<field>\" too",
+                    ));
+                }
+                Some(node_index(&r.node).ok_or_else(|| {
+                    bad(
+                        key("when.value-of.node"),
+                        format!("no node is called \"{}\"", r.node),
+                    )
+                })?)
+            }
+            None => None,
+        };
         if a.at.is_some() && a.when.is_some() {
             return Err(bad(key("at"), "give either at or when, not both"));
         }
-        let than_node = a
-            .when
-            .as_ref()
-            .and_then(|c| c.than.as_ref())
-            .and_then(|f| node_index(&f.node));
         out.push(Action {
             label: labels[i].clone(),
             spec: a.clone(),
@@ -894,7 +898,7 @@ fn resolve_actions(
             until,
             node,
             watch_node,
-            than_node,
+            other_node,
             target,
             load,
             link,

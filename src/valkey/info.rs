@@ -31,6 +31,9 @@ pub struct InfoSample {
     pub replicas_waiting_psync: u64,
     /// `connected_slaves`.
     pub connected_slaves: u64,
+    /// Replica clients in state `online` (the `slaveN:…,state=online` lines of INFO
+    /// replication; `verify_replica_online`).
+    pub replicas_online: u64,
     /// `sync_full`.
     pub sync_full: u64,
     /// `sync_partial_ok`.
@@ -39,6 +42,9 @@ pub struct InfoSample {
     pub sync_partial_err: u64,
     /// `client_output_buffer_limit_disconnections`.
     pub client_output_buffer_limit_disconnections: u64,
+    /// `DBSIZE` (all databases; on a replica, what its last RDB held): keys written by the loads
+    /// (`new-key-fraction`) and `populate` actions on top of the dataset.
+    pub dbsize: u64,
     /// `rdb_bgsave_in_progress`: a fork child is running.
     pub rdb_bgsave_in_progress: bool,
     /// `total_forks`: forks for replicas since the start.
@@ -51,8 +57,6 @@ pub struct InfoSample {
     pub slaves_wait_bgsave_replica: u64,
     /// `slaveN:` lines with `state=bg_transfer` and `type=main-channel`.
     pub slaves_bg_transfer_main_channel: u64,
-    /// `slaveN:` lines with `state=online`.
-    pub slaves_online: u64,
     /// The process is stopped (SIGSTOP or `DEBUG pause-after-fork`): not an INFO field but what
     /// a test sees with `ps` (`wait_process_paused`).
     pub process_paused: bool,
@@ -62,9 +66,6 @@ pub struct InfoSample {
     /// dual-channel replica, the whole RDB-channel part until its main-channel PSYNC is
     /// answered).
     pub master_handshake: bool,
-    /// Keys in the dataset (`INFO keyspace`'s `db0:keys`, rounded): a replica's after it has
-    /// loaded an RDB and applied the stream.
-    pub db_keys: u64,
     /// Replica: `master_sync_in_progress`.
     pub master_sync_in_progress: bool,
     /// Replica: `loading`.

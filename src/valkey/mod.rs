@@ -36,7 +36,7 @@ pub use repl_buffer::{
     block_payload,
 };
 pub use script::{
-    ActionKind, ActionSpec, Condition, FieldRef, Script, ScriptTick, compare, compare_with,
+    ActionKind, ActionSpec, Condition, InfoRef, Script, ScriptTick, compare, compare_with,
     info_field, info_field_names,
 };
 pub use server::Server;

@@ -1677,6 +1677,11 @@ impl Server {
             .iter()
             .filter(|c| !matches!(c.state, ClientState::Handshake))
             .count() as u64;
+        s.replicas_online = p
+            .clients
+            .iter()
+            .filter(|c| matches!(c.state, ClientState::Online { .. }))
+            .count() as u64;
         s.sync_full = p.stats.sync_full;
         s.sync_partial_ok = p.stats.sync_partial_ok;
         s.sync_partial_err = p.stats.sync_partial_err;
@@ -1697,7 +1702,6 @@ impl Server {
                 ClientState::BgRdbLoad if kind == ClientKind::MainChannel => {
                     s.slaves_bg_transfer_main_channel += 1;
                 }
-                ClientState::Online { .. } => s.slaves_online += 1,
                 _ => {}
             }
         }

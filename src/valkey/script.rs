@@ -40,10 +40,6 @@ pub struct Condition {
     /// The value compared with.
     #[serde(default)]
     pub value: Option<f64>,
-    /// Compare with another node's INFO field instead of `value`, read at the same poll (a
-    /// test's `[status $primary master_repl_offset] == [status $replica master_repl_offset]`).
-    #[serde(default)]
-    pub than: Option<FieldRef>,
     /// How often the condition is polled (default 100ms for INFO). For a log condition it is
     /// the test's poll delay: the line is noticed a uniform random time within one poll after
     /// it is written (default 0: at once).
@@ -55,15 +51,20 @@ pub struct Condition {
     /// latency.
     #[serde(default)]
     pub first_poll: Option<SimDuration>,
+    /// INFO conditions: compare with another node's INFO field instead of `value`, read at the
+    /// same poll (`wait_for_ofs_sync`: the primary's `master_repl_offset` `==` the replica's
+    /// `slave_repl_offset`).
+    #[serde(default)]
+    pub value_of: Option<InfoRef>,
 }
 
-/// An INFO field of a node, for [`Condition::than`].
+/// Another node's INFO field, as the right-hand side of a condition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct FieldRef {
-    /// The node whose INFO is read.
+pub struct InfoRef {
+    /// The node.
     pub node: String,
-    /// The field (a column of timeline.csv).
+    /// The INFO field (a column of timeline.csv).
     pub info: String,
 }
 
@@ -175,9 +176,10 @@ impl ActionSpec {
                 "{} {} {} held on {}",
                 c.info.clone().unwrap_or_default(),
                 c.op.clone().unwrap_or_else(|| ">=".into()),
-                c.than
-                    .as_ref()
-                    .map_or_else(|| c.value.unwrap_or(0.0).to_string(), |f| format!("{}.{}", f.node, f.info)),
+                c.value_of.as_ref().map_or_else(
+                    || c.value.unwrap_or(0.0).to_string(),
+                    |r| format!("{}'s {}", r.node, r.info)
+                ),
                 c.node
             ),
             None => "its trigger fired".to_string(),
@@ -196,7 +198,10 @@ impl ActionSpec {
                 "{} {} {} on {}",
                 c.info.clone().unwrap_or_default(),
                 c.op.clone().unwrap_or_else(|| ">=".into()),
-                c.value.unwrap_or(0.0),
+                match &c.value_of {
+                    Some(r) => format!("{}'s {}", r.node, r.info),
+                    None => c.value.unwrap_or(0.0).to_string(),
+                },
                 c.node
             ),
             None => "its trigger".to_string(),
@@ -222,8 +227,8 @@ pub(crate) struct Action {
     pub(crate) until: Option<usize>,
     pub(crate) node: Option<usize>,
     pub(crate) watch_node: Option<usize>,
-    /// The node of `when.than`, sampled at every poll with the watched one.
-    pub(crate) than_node: Option<usize>,
+    /// The node of `when.value-of`.
+    pub(crate) other_node: Option<usize>,
     pub(crate) target: Option<usize>,
     pub(crate) load: Option<ActorId>,
     pub(crate) link: Option<(crate::net::HostId, crate::net::HostId)>,
@@ -361,8 +366,8 @@ impl Script {
         if let Some(node) = self.actions[i].watch_node {
             ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
         }
-        if let Some(node) = self.actions[i].than_node {
-            ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
+        if let Some(other) = self.actions[i].other_node {
+            ctx.send(self.servers[other], Msg::Sample, SimDuration::ZERO);
         }
         ctx.schedule(Msg::ScriptTick(then), SimDuration::ZERO);
     }
@@ -394,18 +399,14 @@ impl Script {
             let name = &world.nodes[n].name;
             world.samples.iter().rev().find(|s| &s.node == name)
         };
-        let other = match (&cond.than, a.than_node) {
-            (Some(f), Some(n)) => latest(n).and_then(|s| info_field(s, &f.info)),
-            _ => None,
+        let target = match (&cond.value_of, a.other_node) {
+            (Some(r), Some(other)) => latest(other).and_then(|s| info_field(s, &r.info)),
+            _ => Some(cond.value.unwrap_or(0.0)),
         };
-        let holds = latest(node).is_some_and(|s| match other {
-            Some(target) => cond
-                .info
-                .as_deref()
-                .and_then(|field| info_field(s, field))
-                .is_some_and(|v| compare_with(cond, v, target, baseline)),
-            None => cond.than.is_none() && info_holds(s, cond, baseline),
-        });
+        let holds = match (latest(node), target) {
+            (Some(s), Some(target)) => info_holds(s, cond, target, baseline),
+            _ => false,
+        };
         if holds {
             self.triggered(i, ctx);
             return;
@@ -577,21 +578,22 @@ pub fn kill_kind(value: Option<&str>) -> Option<ClientKind> {
 /// The `value`s a `kill-connection` accepts.
 pub const KILL_KINDS: [&str; 3] = ["rdb-channel", "main-channel", "replica"];
 
-/// Whether an INFO sample satisfies a condition (`baseline`: the value when armed).
-fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
+/// Whether an INFO sample satisfies a condition against `target` (`baseline`: the value when
+/// armed).
+fn info_holds(s: &InfoSample, cond: &Condition, target: f64, baseline: f64) -> bool {
     cond.info
         .as_deref()
         .and_then(|field| info_field(s, field))
-        .is_some_and(|v| compare(cond, v, baseline))
+        .is_some_and(|v| compare_with(cond, v, target, baseline))
 }
 
-/// Whether `value` satisfies the condition's comparison (`baseline`: the value when armed, for
-/// `increased`).
+/// Whether `value` satisfies the condition's comparison with its `value` (`baseline`: the value
+/// when armed, for `increased`).
 pub fn compare(cond: &Condition, value: f64, baseline: f64) -> bool {
     compare_with(cond, value, cond.value.unwrap_or(0.0), baseline)
 }
 
-/// Whether `value` compares true with `target` by the condition's operator.
+/// Whether `value` compares true with `target` by the condition's `op`.
 pub fn compare_with(cond: &Condition, value: f64, target: f64, baseline: f64) -> bool {
     match cond.op.as_deref().unwrap_or(">=") {
         ">" => value > target,

@@ -313,7 +313,7 @@ impl Server {
         };
         let mut s = InfoSample::at(now, &self.name, role);
         s.process_paused = self.paused;
-        s.db_keys = self.keys.max(0.0).round() as u64 + self.populated.0;
+        s.dbsize = self.keys.max(0.0).round() as u64 + self.populated.0;
         self.primary_info(ctx, &mut s);
         self.replica_info(ctx, &mut s);
         ctx.env().samples.push(s);
