@@ -706,7 +706,14 @@ fn resolve_actions(
                 | ActionKind::StopLoad
                 | ActionKind::Mark
                 | ActionKind::Expect
+                | ActionKind::Never
         );
+        if a.kind == ActionKind::Never && (a.when.is_none() || a.timeout.is_none()) {
+            return Err(bad(
+                key("when"),
+                "never needs when = {...} (what must not happen) and timeout (for how long)",
+            ));
+        }
         if needs_node && node.is_none() {
             return Err(bad(
                 key("node"),
@@ -731,6 +738,20 @@ fn resolve_actions(
             return Err(bad(
                 key("value"),
                 "populate needs value = \"<count> <value-size>\" (e.g. \"1000 100000\")",
+            ));
+        }
+        if a.kind == ActionKind::KillConnection
+            && a
+                .value
+                .as_deref()
+                .is_some_and(|v| !super::script::KILL_KINDS.contains(&v))
+        {
+            return Err(bad(
+                key("value"),
+                format!(
+                    "kill-connection kills every replication connection, or with value one of {:?} only the primary's clients of that type",
+                    super::script::KILL_KINDS
+                ),
             ));
         }
         if a.kind == ActionKind::ConfigSet && (a.key.is_none() || a.value.is_none()) {
@@ -789,6 +810,22 @@ fn resolve_actions(
                         )
                     })?,
             ),
+            None => None,
+        };
+        let until = match &a.until {
+            Some(name) if a.kind == ActionKind::Never => Some(
+                labels
+                    .iter()
+                    .position(|l| l == name)
+                    .filter(|&j| j != i)
+                    .ok_or_else(|| {
+                        bad(
+                            key("until"),
+                            format!("no other action is called \"{name}\""),
+                        )
+                    })?,
+            ),
+            Some(_) => return Err(bad(key("until"), "only a never action takes until")),
             None => None,
         };
         let watch_node = match &a.when {
@@ -866,6 +903,7 @@ fn resolve_actions(
             label: labels[i].clone(),
             spec: a.clone(),
             after,
+            until,
             node,
             watch_node,
             other_node,

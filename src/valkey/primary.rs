@@ -181,6 +181,7 @@ pub(crate) struct PrimaryStats {
     pub(crate) sync_partial_ok: u64,
     pub(crate) sync_partial_err: u64,
     pub(crate) cob_disconnections: u64,
+    pub(crate) total_forks: u64,
 }
 
 /// The primary half's state.
@@ -773,6 +774,7 @@ impl Server {
             }
             self.arm_limits(ctx, i);
         }
+        self.primary.stats.total_forks += 1;
         let now = ctx.now();
         ctx.env().journal.push(now, Event::Fork { offset });
         let text = if !socket {
@@ -1699,6 +1701,38 @@ impl Server {
         s.sync_partial_err = p.stats.sync_partial_err;
         s.client_output_buffer_limit_disconnections = p.stats.cob_disconnections;
         s.rdb_bgsave_in_progress = p.child.is_some();
+        s.total_forks = p.stats.total_forks;
+        for c in &p.clients {
+            let kind = c.kind();
+            match c.state {
+                ClientState::WaitBgsaveStart | ClientState::WaitBgsaveEnd => {
+                    s.slaves_wait_bgsave += 1;
+                    match kind {
+                        ClientKind::RdbChannel => s.slaves_wait_bgsave_rdb_channel += 1,
+                        ClientKind::Replica => s.slaves_wait_bgsave_replica += 1,
+                        ClientKind::MainChannel => {}
+                    }
+                }
+                ClientState::BgRdbLoad if kind == ClientKind::MainChannel => {
+                    s.slaves_bg_transfer_main_channel += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `CLIENT KILL TYPE`-like: frees the replica-side clients of one kind (all when `kind` is
+    /// `None`), as `CLIENT KILL ID` of each would.
+    pub(crate) fn primary_kill_clients(&mut self, ctx: C<'_, '_>, kind: Option<ClientKind>) {
+        let mut i = 0;
+        while i < self.primary.clients.len() {
+            let c = &self.primary.clients[i];
+            if kind.is_none_or(|k| c.kind() == k && !matches!(c.state, ClientState::Handshake)) {
+                self.free_client(ctx, i);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 

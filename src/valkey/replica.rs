@@ -1364,6 +1364,18 @@ impl Server {
             return;
         }
         s.master_link_up = matches!(self.main_phase(), Some(MainPhase::Streaming { .. }));
+        // `replicaIsInHandshakeState`: from the first handshake reply to the PSYNC reply; a
+        // dual-channel main channel stays there while the RDB channel works.
+        s.master_handshake = matches!(
+            self.main_phase(),
+            Some(
+                MainPhase::Handshake
+                    | MainPhase::PsyncSent
+                    | MainPhase::WaitEndOff
+                    | MainPhase::SetCidSent
+                    | MainPhase::DualPsyncSent
+            )
+        );
         s.master_sync_in_progress = self.replica.rdb.is_some();
         s.loading = self.replica.loading;
         s.slave_repl_offset = self.current_offset(ctx);

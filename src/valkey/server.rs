@@ -244,10 +244,11 @@ impl Server {
                 self.populated.0 += keys;
                 self.populated.1 += (keys as f64 * per_key).round() as u64;
             }
-            Control::KillReplicationLinks => {
+            Control::KillReplicationLinks(None) => {
                 self.primary_kill_replicas(ctx);
                 self.replica_kill_link(ctx);
             }
+            Control::KillReplicationLinks(kind) => self.primary_kill_clients(ctx, kind),
             Control::SetLoad(_) => {}
         }
     }

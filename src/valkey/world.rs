@@ -98,8 +98,9 @@ pub enum Control {
     /// `DEBUG pause-after-fork <0|1>`.
     PauseAfterFork(bool),
     /// Kill every replication connection of this node (`CLIENT KILL TYPE replica` / a
-    /// primary-side kill).
-    KillReplicationLinks,
+    /// primary-side kill), or with a kind only the primary-side clients of that kind
+    /// (`CLIENT KILL ID` of the RDB channel, the main channel or a classic replica).
+    KillReplicationLinks(Option<super::journal::ClientKind>),
     /// Start or stop a load client.
     SetLoad(bool),
     /// `DEBUG POPULATE <keys> <prefix> <value_bytes>`.
