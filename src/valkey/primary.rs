@@ -11,7 +11,7 @@
 //! network (a threshold watch on the connection's application queue), which fires when the lag
 //! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
@@ -191,7 +191,13 @@ pub(crate) struct PrimaryState {
     clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
     rates: Vec<(u32, u64, f64)>,
+    /// Replica-side clients in the order they connected: ids strictly increase along the list
+    /// (a client is only ever appended with a fresh id, and removing one keeps the order), so a
+    /// client is found by id with a binary search.
     pub(crate) clients: Vec<ReplClient>,
+    /// Each client's connection → its id, so a notification finds its client without a scan of
+    /// every replica (O(log replicas) per network event).
+    by_conn: BTreeMap<ConnId, u64>,
     next_client_id: u64,
     pub(crate) child: Option<Child>,
     pub(crate) stats: PrimaryStats,
@@ -215,6 +221,7 @@ impl PrimaryState {
             clock: StreamClock::default(),
             rates: Vec::new(),
             clients: Vec::new(),
+            by_conn: BTreeMap::new(),
             next_client_id: 3,
             child: None,
             stats: PrimaryStats::default(),
@@ -233,7 +240,7 @@ impl PrimaryState {
             Notification::Message { dir, .. } => dir == UP,
             Notification::Watch { conn, dir, .. } => {
                 dir == DOWN
-                    && self.clients.iter().any(|c| c.conn == conn)
+                    && self.by_conn.contains_key(&conn)
                     && !matches!(
                         n,
                         Notification::Watch {
@@ -244,9 +251,9 @@ impl PrimaryState {
             }
             Notification::ProductionDone { conn, .. }
             | Notification::WriteBlocked { conn, .. }
-            | Notification::Writable { conn, .. } => self.clients.iter().any(|c| c.conn == conn),
+            | Notification::Writable { conn, .. } => self.by_conn.contains_key(&conn),
             Notification::Reset { conn, .. } | Notification::Eof { conn, dir: UP, .. } => {
-                self.clients.iter().any(|c| c.conn == conn)
+                self.by_conn.contains_key(&conn)
             }
             _ => false,
         }
@@ -257,11 +264,28 @@ impl PrimaryState {
     }
 
     fn client_index(&self, id: u64) -> Option<usize> {
-        self.clients.iter().position(|c| c.id == id)
+        self.clients.binary_search_by_key(&id, |c| c.id).ok()
     }
 
     fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
-        self.clients.iter().position(|c| c.conn == conn)
+        self.client_index(*self.by_conn.get(&conn)?)
+    }
+
+    /// Appends a client (its id is the largest yet) and indexes its connection.
+    fn add_client(&mut self, client: ReplClient) -> usize {
+        debug_assert!(self.clients.last().is_none_or(|c| c.id < client.id));
+        self.by_conn.insert(client.conn, client.id);
+        self.clients.push(client);
+        self.clients.len() - 1
+    }
+
+    /// Removes the client at `i`, keeping the others in order.
+    fn remove_client(&mut self, i: usize) -> ReplClient {
+        let c = self.clients.remove(i);
+        if self.by_conn.get(&c.conn) == Some(&c.id) {
+            self.by_conn.remove(&c.conn);
+        }
+        c
     }
 
     /// `replicas_waiting_psync`.
@@ -445,7 +469,7 @@ impl Server {
                 };
                 let id = self.primary.next_client_id;
                 self.primary.next_client_id += 1;
-                self.primary.clients.push(ReplClient {
+                self.primary.add_client(ReplClient {
                     id,
                     replica,
                     conn,
@@ -462,8 +486,7 @@ impl Server {
                     free_pending: false,
                     progress: (0, now),
                     created: now,
-                });
-                self.primary.clients.len() - 1
+                })
             }
         };
         self.primary.clients[idx].last_interaction = now;
@@ -1222,7 +1245,7 @@ impl Server {
             let replica = self.primary.clients[i].replica;
             ctx.env().resume_offsets[replica] = Some(pos);
         }
-        let c = self.primary.clients.remove(i);
+        let c = self.primary.remove_client(i);
         let addr = ctx
             .env()
             .nodes
