@@ -168,8 +168,9 @@ pub(crate) struct Child {
     rate: u64,
     /// Target clients and each one's `Written` counter when production started.
     targets: Vec<(u64, u64)>,
-    /// Target clients whose RDB was fully produced.
-    produced: Vec<u64>,
+    /// Target clients whose RDB was fully produced (a set: one lookup per production end, not a
+    /// scan; with thousands of replicas the scans made the ends of one fork quadratic).
+    produced: BTreeSet<u64>,
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
     exited: bool,
 }
@@ -736,7 +737,7 @@ impl Server {
             rdb_bytes,
             rate,
             targets: Vec::new(),
-            produced: Vec::new(),
+            produced: BTreeSet::new(),
             exited: false,
         };
         let replid = self.primary.replid;
@@ -865,13 +866,14 @@ impl Server {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
-        if !child.produced.contains(&id) {
-            child.produced.push(id);
-        }
-        if child
-            .targets
-            .iter()
-            .all(|(t, _)| child.produced.contains(t))
+        child.produced.insert(id);
+        // Every target produced: `produced` then holds at least as many ids as there are
+        // targets, so the full check only runs once that is so.
+        if child.produced.len() >= child.targets.len()
+            && child
+                .targets
+                .iter()
+                .all(|(t, _)| child.produced.contains(t))
         {
             child.exited = true;
         }

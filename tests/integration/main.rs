@@ -22,5 +22,6 @@ mod run_logs;
 mod scratch;
 mod sweeps;
 mod timers;
+mod trace_load;
 mod units;
 mod valkey_model;
