@@ -13,6 +13,7 @@ mod error;
 mod include;
 mod model;
 mod overrides;
+mod release;
 mod trace;
 
 pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES, TRACE_ROW_BYTES};
