@@ -274,6 +274,7 @@ pub fn parse_model(
             reason: "must be greater than zero (e.g. \"100ms\")".into(),
         });
     }
+    super::trace::load_traces(&mut model, file)?;
     crate::valkey::Cluster::build(&model.cluster(), &model.run_options()).map_err(|e| {
         ScenarioError::Semantic {
             file: file.to_string(),

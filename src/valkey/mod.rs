@@ -16,6 +16,7 @@ mod replica;
 mod script;
 mod server;
 mod spec;
+mod trace;
 mod transport;
 mod workload;
 mod workload_client;
@@ -46,6 +47,7 @@ pub use spec::{
     ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec, Population,
     population_name,
 };
+pub use trace::{Interpolation, TracePlay, TraceQuantity, TraceSeries};
 pub use workload::{
     LoadPattern, LoadSchedule, LoadStart, PatternKind, Phase, SizeDist, WorkloadSpec,
 };

@@ -11,7 +11,7 @@
 //! network (a threshold watch on the connection's application queue), which fires when the lag
 //! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
@@ -168,8 +168,9 @@ pub(crate) struct Child {
     rate: u64,
     /// Target clients and each one's `Written` counter when production started.
     targets: Vec<(u64, u64)>,
-    /// Target clients whose RDB was fully produced.
-    produced: Vec<u64>,
+    /// Target clients whose RDB was fully produced (a set: one lookup per production end, not a
+    /// scan; with thousands of replicas the scans made the ends of one fork quadratic).
+    produced: BTreeSet<u64>,
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
     exited: bool,
 }
@@ -192,7 +193,13 @@ pub(crate) struct PrimaryState {
     clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
     rates: Vec<(u32, u64, f64)>,
+    /// Replica-side clients in the order they connected: ids strictly increase along the list
+    /// (a client is only ever appended with a fresh id, and removing one keeps the order), so a
+    /// client is found by id with a binary search.
     pub(crate) clients: Vec<ReplClient>,
+    /// Each client's connection → its id, so a notification finds its client without a scan of
+    /// every replica (O(log replicas) per network event).
+    by_conn: BTreeMap<ConnId, u64>,
     next_client_id: u64,
     pub(crate) child: Option<Child>,
     pub(crate) stats: PrimaryStats,
@@ -216,6 +223,7 @@ impl PrimaryState {
             clock: StreamClock::default(),
             rates: Vec::new(),
             clients: Vec::new(),
+            by_conn: BTreeMap::new(),
             next_client_id: 3,
             child: None,
             stats: PrimaryStats::default(),
@@ -234,7 +242,7 @@ impl PrimaryState {
             Notification::Message { dir, .. } => dir == UP,
             Notification::Watch { conn, dir, .. } => {
                 dir == DOWN
-                    && self.clients.iter().any(|c| c.conn == conn)
+                    && self.by_conn.contains_key(&conn)
                     && !matches!(
                         n,
                         Notification::Watch {
@@ -245,9 +253,9 @@ impl PrimaryState {
             }
             Notification::ProductionDone { conn, .. }
             | Notification::WriteBlocked { conn, .. }
-            | Notification::Writable { conn, .. } => self.clients.iter().any(|c| c.conn == conn),
+            | Notification::Writable { conn, .. } => self.by_conn.contains_key(&conn),
             Notification::Reset { conn, .. } | Notification::Eof { conn, dir: UP, .. } => {
-                self.clients.iter().any(|c| c.conn == conn)
+                self.by_conn.contains_key(&conn)
             }
             _ => false,
         }
@@ -258,11 +266,28 @@ impl PrimaryState {
     }
 
     fn client_index(&self, id: u64) -> Option<usize> {
-        self.clients.iter().position(|c| c.id == id)
+        self.clients.binary_search_by_key(&id, |c| c.id).ok()
     }
 
     fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
-        self.clients.iter().position(|c| c.conn == conn)
+        self.client_index(*self.by_conn.get(&conn)?)
+    }
+
+    /// Appends a client (its id is the largest yet) and indexes its connection.
+    fn add_client(&mut self, client: ReplClient) -> usize {
+        debug_assert!(self.clients.last().is_none_or(|c| c.id < client.id));
+        self.by_conn.insert(client.conn, client.id);
+        self.clients.push(client);
+        self.clients.len() - 1
+    }
+
+    /// Removes the client at `i`, keeping the others in order.
+    fn remove_client(&mut self, i: usize) -> ReplClient {
+        let c = self.clients.remove(i);
+        if self.by_conn.get(&c.conn) == Some(&c.id) {
+            self.by_conn.remove(&c.conn);
+        }
+        c
     }
 
     /// `replicas_waiting_psync`.
@@ -460,7 +485,7 @@ impl Server {
                 };
                 let id = self.primary.next_client_id;
                 self.primary.next_client_id += 1;
-                self.primary.clients.push(ReplClient {
+                self.primary.add_client(ReplClient {
                     id,
                     replica,
                     conn,
@@ -477,8 +502,7 @@ impl Server {
                     free_pending: false,
                     progress: (0, now),
                     created: now,
-                });
-                self.primary.clients.len() - 1
+                })
             }
         };
         self.primary.clients[idx].last_interaction = now;
@@ -728,7 +752,7 @@ impl Server {
             rdb_bytes,
             rate,
             targets: Vec::new(),
-            produced: Vec::new(),
+            produced: BTreeSet::new(),
             exited: false,
         };
         let replid = self.primary.replid;
@@ -858,13 +882,14 @@ impl Server {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
-        if !child.produced.contains(&id) {
-            child.produced.push(id);
-        }
-        if child
-            .targets
-            .iter()
-            .all(|(t, _)| child.produced.contains(t))
+        child.produced.insert(id);
+        // Every target produced: `produced` then holds at least as many ids as there are
+        // targets, so the full check only runs once that is so.
+        if child.produced.len() >= child.targets.len()
+            && child
+                .targets
+                .iter()
+                .all(|(t, _)| child.produced.contains(t))
         {
             child.exited = true;
         }
@@ -1238,7 +1263,7 @@ impl Server {
             let replica = self.primary.clients[i].replica;
             ctx.env().resume_offsets[replica] = Some(pos);
         }
-        let c = self.primary.clients.remove(i);
+        let c = self.primary.remove_client(i);
         let addr = ctx
             .env()
             .nodes

@@ -23,5 +23,6 @@ mod run_logs;
 mod scratch;
 mod sweeps;
 mod timers;
+mod trace_load;
 mod units;
 mod valkey_model;
