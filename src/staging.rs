@@ -36,6 +36,8 @@ pub enum OutputKind {
     Sweep,
     /// A validation directory (`replsim validate`).
     Validate,
+    /// A swarm's directory (`replsim swarm`).
+    Swarm,
 }
 
 impl OutputKind {
@@ -45,6 +47,7 @@ impl OutputKind {
             OutputKind::Run => "run",
             OutputKind::Sweep => "sweep",
             OutputKind::Validate => "validate",
+            OutputKind::Swarm => "swarm",
         }
     }
 

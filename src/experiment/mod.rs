@@ -44,6 +44,7 @@ mod progress;
 mod runner;
 mod shard;
 pub mod store;
+pub mod swarm;
 mod sweep;
 mod table;
 
