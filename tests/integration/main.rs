@@ -21,6 +21,7 @@ mod outputs;
 mod report;
 mod run_logs;
 mod scratch;
+mod swarm;
 mod sweeps;
 mod timers;
 mod units;
