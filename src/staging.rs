@@ -38,6 +38,8 @@ pub enum OutputKind {
     Validate,
     /// A swarm's directory (`replsim swarm`).
     Swarm,
+    /// The repro bundles of a conformance run (`replsim conformance --out`).
+    Conformance,
 }
 
 impl OutputKind {
@@ -48,6 +50,7 @@ impl OutputKind {
             OutputKind::Sweep => "sweep",
             OutputKind::Validate => "validate",
             OutputKind::Swarm => "swarm",
+            OutputKind::Conformance => "conformance",
         }
     }
 

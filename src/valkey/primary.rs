@@ -1025,8 +1025,8 @@ impl Server {
 
     fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
         let k = self.cfg.repl_backlog_size.bytes();
-        let l = self.cfg.client_output_buffer_limit;
-        (l.effective_hard(k), l.effective_soft(k))
+        self.release
+            .effective_cob_limits(self.cfg.client_output_buffer_limit, k)
     }
 
     /// Re-arms the prediction of client `i`'s next limit check point.
@@ -1695,6 +1695,11 @@ impl Server {
             .clients
             .iter()
             .filter(|c| !matches!(c.state, ClientState::Handshake))
+            .count() as u64;
+        s.replicas_online = p
+            .clients
+            .iter()
+            .filter(|c| matches!(c.state, ClientState::Online { .. }))
             .count() as u64;
         s.sync_full = p.stats.sync_full;
         s.sync_partial_ok = p.stats.sync_partial_ok;
