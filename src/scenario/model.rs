@@ -39,6 +39,15 @@ pub struct ModelMeta {
     /// a loaded CI runner, or valgrind (PR #904's 10–50×). See [`ModelFile::cluster`].
     #[serde(default = "one_f64")]
     pub slowdown: f64,
+    /// Check the model's invariants on every event (`valkey::invariants`; default false): a
+    /// broken one ends the run with exit 1 and a report. `replsim run --check`, `sweep --check`
+    /// and `REPLSIM_CHECK=1` turn it on too; `replsim swarm` writes it into its models.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn one_f64() -> f64 {
@@ -145,6 +154,7 @@ impl ModelFile {
             horizon: self.model.horizon,
             sample_interval: self.model.sample_interval,
             max_events: self.model.max_events,
+            check: self.model.check || cfg!(test) || checks_forced(),
         }
     }
 
@@ -172,6 +182,16 @@ impl ModelFile {
     pub fn warnings(&self) -> Vec<String> {
         self.cluster().warnings(self.model.horizon)
     }
+}
+
+/// Whether the environment asks for the invariant checker on every run of this process:
+/// `REPLSIM_CHECK` set to anything but `0` or empty (the test suite sets it for every binary it
+/// spawns). Read once.
+pub fn checks_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| {
+        std::env::var_os("REPLSIM_CHECK").is_some_and(|v| !v.is_empty() && v != "0")
+    })
 }
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.

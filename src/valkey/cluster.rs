@@ -31,6 +31,9 @@ pub struct RunOptions {
     /// timers). A run that needs more fails with [`SimError::WorkBudget`] rather than return a
     /// record of a shorter run.
     pub max_events: u64,
+    /// Run the invariant checker ([`super::invariants`]): a broken invariant ends the run with
+    /// [`SimError::Invariant`]. Always on in the crate's own unit tests.
+    pub check: bool,
 }
 
 impl Default for RunOptions {
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             horizon: SimDuration::from_secs(600),
             sample_interval: SimDuration::from_millis(100),
             max_events: 50_000_000,
+            check: cfg!(test),
         }
     }
 }
@@ -248,6 +252,9 @@ impl Cluster {
         let net = Network::new(topology, options.seed);
         let mut world = World::new(net);
         world.conn_options = conn_options;
+        if options.check {
+            world.checker = Some(Box::default());
+        }
         let mut sim = Simulation::new(options.seed, world);
         let sim_err = |e: SimError| bad("nodes", e.to_string());
         let driver = sim.add_actor("net", Node::NetDriver).map_err(sim_err)?;
@@ -407,6 +414,14 @@ impl Cluster {
             horizon,
             max_events: self.options.max_events,
         })?;
+        if let Some(v) = self.sim.env().checker.as_ref().and_then(|c| c.violation()) {
+            return Err(SimError::Invariant {
+                at: v.at,
+                node: v.node.clone(),
+                invariant: v.invariant.to_string(),
+                detail: v.detail.clone(),
+            });
+        }
         // A record cut short by the budget would describe a shorter run than the model asks for.
         if stats.stop == StopReason::EventBudget {
             return Err(SimError::WorkBudget {

@@ -5,6 +5,7 @@
 mod cluster;
 mod config;
 mod info;
+pub mod invariants;
 mod journal;
 pub mod limits;
 mod log;
@@ -30,6 +31,7 @@ pub use config::{
     BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
 };
 pub use info::InfoSample;
+pub use invariants::{Checker, Violation};
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};

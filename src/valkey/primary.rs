@@ -27,18 +27,26 @@ use super::transport::{self, DOWN, UP};
 use super::world::{Msg, Timer};
 
 /// The replication stream as a fluid: `offset(t) = o0 + rate·(t − t0)`, re-anchored whenever the
-/// rate changes, so the offset never drifts.
+/// rate changes, so the offset never drifts. The fraction of a byte at the anchor is kept
+/// (`frac`, in 10⁻⁹ bytes), as the network keeps it for the bytes on the wire: dropping it at
+/// each re-anchor made the sockets run ahead of the offset by up to a byte per rate change, and
+/// a replica read bytes its primary's offset did not have yet (`replica-offset-bound`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StreamClock {
     t0: SimTime,
     o0: u64,
+    frac: u64,
     rate: u64,
 }
 
 impl StreamClock {
-    pub(crate) fn offset_at(&self, t: SimTime) -> u64 {
+    fn nanobytes_at(&self, t: SimTime) -> u128 {
         let dt = u128::from(t.saturating_since(self.t0).as_nanos());
-        self.o0 + (u128::from(self.rate) * dt / 1_000_000_000) as u64
+        u128::from(self.rate) * dt + u128::from(self.frac)
+    }
+
+    pub(crate) fn offset_at(&self, t: SimTime) -> u64 {
+        self.o0 + (self.nanobytes_at(t) / 1_000_000_000) as u64
     }
 
     /// The first instant the offset reaches `target`, if it ever does at this rate.
@@ -49,14 +57,18 @@ impl StreamClock {
         if self.rate == 0 {
             return None;
         }
-        let ns = (u128::from(target - self.o0) * 1_000_000_000).div_ceil(u128::from(self.rate));
+        let need =
+            (u128::from(target - self.o0) * 1_000_000_000).saturating_sub(u128::from(self.frac));
+        let ns = need.div_ceil(u128::from(self.rate));
         let ns = u64::try_from(ns).ok()?;
         Some(self.t0.saturating_add(SimDuration::from_nanos(ns)).max(now))
     }
 
     fn reanchor(&mut self, now: SimTime, rate: u64) {
-        self.o0 = self.offset_at(now);
-        self.t0 = now;
+        let total = self.nanobytes_at(now);
+        self.o0 += (total / 1_000_000_000) as u64;
+        self.frac = (total % 1_000_000_000) as u64;
+        self.t0 = now.max(self.t0);
         self.rate = rate;
     }
 }
@@ -190,7 +202,7 @@ pub(crate) struct PrimaryStats {
 pub(crate) struct PrimaryState {
     pub(crate) replid: ReplId,
     pub(crate) buffer: Option<ReplBuffer>,
-    clock: StreamClock,
+    pub(crate) clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
     rates: Vec<(u32, u64, f64)>,
     /// Replica-side clients in the order they connected: ids strictly increase along the list
@@ -1039,6 +1051,11 @@ impl Server {
             first_offset: first,
             written_base,
         });
+        let feed = super::invariants::Feed {
+            first_offset: first,
+            written_base,
+        };
+        super::invariants::primary_feeds(ctx, self.node, conn, feed);
         transport::write(ctx, conn, DOWN, pending);
         let rate = self.effective_rate();
         transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
@@ -1635,6 +1652,10 @@ impl Server {
         self.primary.clock.reanchor(ctx.now(), 0);
         for c in &self.primary.clients {
             transport::read_mode(ctx, c.conn, UP, ReadMode::Stopped);
+            // A stopped process writes no new stream to its replicas.
+            if c.stream.is_some() {
+                transport::produce(ctx, c.conn, DOWN, Production::buffered(Rate::new(0)));
+            }
         }
         self.set_pipe_flow(ctx, false);
     }

@@ -190,6 +190,7 @@ impl Server {
         if let Some(buf) = self.primary.buffer.as_mut() {
             buf.before_sleep(command_bytes);
         }
+        super::invariants::after_event(self, ctx);
     }
 
     fn on_net(&mut self, n: Notification, ctx: C<'_, '_>) {

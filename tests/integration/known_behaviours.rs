@@ -11,7 +11,7 @@ use replsim::valkey::{Cluster, InfoSample, Outcome, RunResult};
 
 fn run_text(text: &str) -> RunResult {
     let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()

@@ -3,6 +3,7 @@
 mod analytic;
 mod bad_input;
 mod case_study;
+mod checked;
 mod common;
 mod conformance;
 mod cost;
@@ -21,6 +22,7 @@ mod outputs;
 mod report;
 mod run_logs;
 mod scratch;
+mod swarm;
 mod sweeps;
 mod timers;
 mod trace_load;
