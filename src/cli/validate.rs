@@ -8,9 +8,10 @@ use clap::Args;
 use super::CliError;
 use super::output::{OutputDir, write_run_parts};
 use super::run::parse_overrides;
-use crate::scenario::{ModelFile, load_model};
+use crate::scenario::{Footprint, ModelFile, load_model};
 use crate::staging::{OutputKind, path_component};
 use crate::validate::compare::NotRun;
+use crate::units::ByteSize;
 use crate::validate::netns::{Hosting, ShapedError, ShapedLink, ShapedNet, shaped_links};
 use crate::validate::run::release_directives;
 use crate::validate::{CaseResult, RealRelease, ServerBinary, compare, find_server, run_real};
@@ -50,6 +51,10 @@ pub struct ValidateArgs {
     /// Needs root and iproute2; exits 3 with a notice when the machine cannot do it.
     #[arg(long)]
     pub shaped: bool,
+    /// Refuse, before running anything, a model whose estimated memory exceeds SIZE (the same
+    /// estimate as `replsim run --max-memory`, for the simulated run of each case).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs the validation.
@@ -67,6 +72,13 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         // `load_model` also builds the simulated cluster, so a model that cannot run is refused
         // here.
         let model = load_model(f, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+        Footprint::check(
+            &model,
+            &f.display().to_string(),
+            args.max_memory.bytes(),
+            "--max-memory",
+        )
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
         // Refuse what cannot be played on real servers before starting any.
         let nodes: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
         let loads: Vec<String> = model.workloads.iter().map(|w| w.name.clone()).collect();

@@ -163,15 +163,28 @@ impl RealScript {
                     baseline,
                     next_poll,
                 } => {
+                    let never = self.specs[i].kind == ActionKind::Never;
                     if let Some(act_at) =
                         self.trigger(i, now, since, baseline, next_poll, lines, probe)
                     {
-                        self.states[i] = State::Triggered { act_at };
+                        if never {
+                            // `never`: the condition held, the assertion failed.
+                            self.states[i] = State::Failed;
+                            let text = self.specs[i].condition_text();
+                            let msg = format!("{}: {text}", self.labels[i]);
+                            self.assertions_failed.push(msg);
+                        } else {
+                            self.states[i] = State::Triggered { act_at };
+                        }
                         continue;
                     }
                     let timeout = self.specs[i].timeout.map(to_std);
                     if timeout.is_some_and(|t| now >= since + t) {
-                        self.fail(i, now);
+                        if never {
+                            self.act(i, now, &mut out, probe);
+                        } else {
+                            self.fail(i, now);
+                        }
                     }
                 }
                 State::Triggered { act_at } if now >= act_at => {
@@ -260,7 +273,10 @@ impl RealScript {
                 .node(spec.target.as_ref())
                 .map(|t| Command::Replicaof(n, t)),
             (ActionKind::ReplicaofNoOne, Some(n)) => Some(Command::ReplicaofNoOne(n)),
-            (ActionKind::KillConnection, Some(n)) => Some(Command::KillConnection(n)),
+            // A kill of one client type has no CLIENT KILL TYPE in Valkey: not played.
+            (ActionKind::KillConnection, Some(n)) if spec.value.is_none() => {
+                Some(Command::KillConnection(n))
+            }
             (ActionKind::PauseAfterFork, Some(n)) => Some(Command::PauseAfterFork(n, on)),
             (ActionKind::Populate, Some(n)) => {
                 let mut it = value.split_whitespace().filter_map(|w| w.parse().ok());

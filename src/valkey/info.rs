@@ -47,11 +47,25 @@ pub struct InfoSample {
     pub dbsize: u64,
     /// `rdb_bgsave_in_progress`: a fork child is running.
     pub rdb_bgsave_in_progress: bool,
+    /// `total_forks`: forks for replicas since the start.
+    pub total_forks: u64,
+    /// `slaveN:` lines of `INFO replication` with `state=wait_bgsave` (any type).
+    pub slaves_wait_bgsave: u64,
+    /// `slaveN:` lines with `state=wait_bgsave` and `type=rdb-channel`.
+    pub slaves_wait_bgsave_rdb_channel: u64,
+    /// `slaveN:` lines with `state=wait_bgsave` and `type=replica` (a classic replica).
+    pub slaves_wait_bgsave_replica: u64,
+    /// `slaveN:` lines with `state=bg_transfer` and `type=main-channel`.
+    pub slaves_bg_transfer_main_channel: u64,
     /// The process is stopped (SIGSTOP or `DEBUG pause-after-fork`): not an INFO field but what
     /// a test sees with `ps` (`wait_process_paused`).
     pub process_paused: bool,
     /// Replica: `master_link_status` is up.
     pub master_link_up: bool,
+    /// Replica: `ROLE` says `handshake` (connected, sync request not answered yet; for a
+    /// dual-channel replica, the whole RDB-channel part until its main-channel PSYNC is
+    /// answered).
+    pub master_handshake: bool,
     /// Replica: `master_sync_in_progress`.
     pub master_sync_in_progress: bool,
     /// Replica: `loading`.

@@ -16,6 +16,7 @@ use rand::RngExt;
 use crate::engine::{ActorId, Ctx, SimDuration, SimTime};
 
 use super::info::InfoSample;
+use super::journal::ClientKind;
 use super::transport;
 use super::world::{Control, Msg, World};
 
@@ -81,7 +82,8 @@ pub enum ActionKind {
     Replicaof,
     /// `REPLICAOF NO ONE` on `node`.
     ReplicaofNoOne,
-    /// Kill `node`'s replication connections.
+    /// Kill `node`'s replication connections; with `value` = `rdb-channel`, `main-channel` or
+    /// `replica`, only its replica-side clients of that type (`CLIENT KILL ID` of each).
     KillConnection,
     /// Take the link between hosts `a` and `b` down.
     LinkDown,
@@ -99,6 +101,10 @@ pub enum ActionKind {
     Mark,
     /// Nothing but the wait: an assertion that the condition happens within the timeout.
     Expect,
+    /// The opposite assertion: the condition must not hold at any poll (or log line) until
+    /// the timeout, which it needs; then the action runs (a test's `assert` on a value it
+    /// watches through a whole phase, like `used_memory` during a sync).
+    Never,
 }
 
 /// One scripted action.
@@ -120,6 +126,10 @@ pub struct ActionSpec {
     /// Armed only after this action ran.
     #[serde(default)]
     pub after: Option<String>,
+    /// `never` only: the assertion ends (passed) when this action runs, before its timeout
+    /// (a test's polling loop that watches a value until the replica is online).
+    #[serde(default)]
+    pub until: Option<String>,
     /// Wait this long after the trigger before acting.
     #[serde(default)]
     pub delay: Option<SimDuration>,
@@ -154,6 +164,28 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// The condition in words (for `never`'s failure).
+    pub fn condition_text(&self) -> String {
+        match &self.when {
+            Some(c) if c.log.is_some() => format!(
+                "log line \"{}\" appeared on {}",
+                c.log.clone().unwrap_or_default(),
+                c.node
+            ),
+            Some(c) => format!(
+                "{} {} {} held on {}",
+                c.info.clone().unwrap_or_default(),
+                c.op.clone().unwrap_or_else(|| ">=".into()),
+                c.value_of.as_ref().map_or_else(
+                    || c.value.unwrap_or(0.0).to_string(),
+                    |r| format!("{}'s {}", r.node, r.info)
+                ),
+                c.node
+            ),
+            None => "its trigger fired".to_string(),
+        }
+    }
+
     /// The failed assertion recorded when its wait times out: what it waited for, and how long.
     pub fn timeout_message(&self, label: &str) -> String {
         let what = match &self.when {
@@ -192,6 +224,7 @@ pub(crate) struct Action {
     pub(crate) label: String,
     pub(crate) spec: ActionSpec,
     pub(crate) after: Option<usize>,
+    pub(crate) until: Option<usize>,
     pub(crate) node: Option<usize>,
     pub(crate) watch_node: Option<usize>,
     /// The node of `when.value-of`.
@@ -389,6 +422,23 @@ impl Script {
         let State::Armed { epoch, baseline } = self.states[i] else {
             return;
         };
+        if self.actions[i].spec.kind == ActionKind::Never {
+            self.states[i] = State::Failed;
+            let a = &self.actions[i];
+            let now = ctx.now();
+            let msg = format!(
+                "{}: {} at {:.3} s",
+                a.label,
+                a.spec.condition_text(),
+                now.as_secs_f64()
+            );
+            let world = ctx.env();
+            world.assertions_failed.push(msg);
+            world
+                .marks
+                .insert(format!("{}:held", a.label), now.as_secs_f64());
+            return;
+        }
         let jitter = self.actions[i]
             .spec
             .jitter
@@ -424,6 +474,11 @@ impl Script {
     }
 
     fn time_out(&mut self, i: usize, ctx: &mut Ctx<'_, Msg, World>) {
+        if self.actions[i].spec.kind == ActionKind::Never {
+            // The condition never held: the assertion passed.
+            self.act(i, ctx);
+            return;
+        }
         self.states[i] = State::Failed;
         let a = &self.actions[i];
         let msg = a.spec.timeout_message(&a.label);
@@ -461,7 +516,10 @@ impl Script {
                 }
             }
             ActionKind::ReplicaofNoOne => to_node(ctx, Control::ReplicaOfNoOne),
-            ActionKind::KillConnection => to_node(ctx, Control::KillReplicationLinks),
+            ActionKind::KillConnection => to_node(
+                ctx,
+                Control::KillReplicationLinks(kill_kind(a.spec.value.as_deref())),
+            ),
             ActionKind::PauseAfterFork => {
                 let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
                 to_node(ctx, Control::PauseAfterFork(on));
@@ -492,15 +550,33 @@ impl Script {
                     to_node(ctx, Control::Populate { keys, value_bytes });
                 }
             }
-            ActionKind::Mark | ActionKind::Expect => {}
+            ActionKind::Mark | ActionKind::Expect | ActionKind::Never => {}
         }
         for j in 0..self.actions.len() {
             if self.actions[j].after == Some(i) && self.states[j] == State::Waiting {
                 self.arm(j, ctx);
             }
         }
+        for j in 0..self.actions.len() {
+            if self.actions[j].until == Some(i) && matches!(self.states[j], State::Armed { .. }) {
+                self.act(j, ctx);
+            }
+        }
     }
 }
+
+/// The client type a `kill-connection` names in its `value` (`None`: every connection).
+pub fn kill_kind(value: Option<&str>) -> Option<ClientKind> {
+    match value? {
+        "rdb-channel" => Some(ClientKind::RdbChannel),
+        "main-channel" => Some(ClientKind::MainChannel),
+        "replica" => Some(ClientKind::Replica),
+        _ => None,
+    }
+}
+
+/// The `value`s a `kill-connection` accepts.
+pub const KILL_KINDS: [&str; 3] = ["rdb-channel", "main-channel", "replica"];
 
 /// Whether an INFO sample satisfies a condition against `target` (`baseline`: the value when
 /// armed).

@@ -98,8 +98,9 @@ pub enum Control {
     /// `DEBUG pause-after-fork <0|1>`.
     PauseAfterFork(bool),
     /// Kill every replication connection of this node (`CLIENT KILL TYPE replica` / a
-    /// primary-side kill).
-    KillReplicationLinks,
+    /// primary-side kill), or with a kind only the primary-side clients of that kind
+    /// (`CLIENT KILL ID` of the RDB channel, the main channel or a classic replica).
+    KillReplicationLinks(Option<super::journal::ClientKind>),
     /// Start or stop a load client.
     SetLoad(bool),
     /// `DEBUG POPULATE <keys> <prefix> <value_bytes>`.
@@ -186,6 +187,8 @@ pub struct World {
     pub assertions_failed: Vec<String>,
     /// Named timestamps from scripts (seconds).
     pub marks: std::collections::BTreeMap<String, f64>,
+    /// The invariant checker, when the run is checked (`RunOptions::check`).
+    pub checker: Option<Box<super::invariants::Checker>>,
 }
 
 impl World {
@@ -205,6 +208,7 @@ impl World {
             conn_options: Vec::new(),
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
+            checker: None,
         }
     }
 }

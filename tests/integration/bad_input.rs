@@ -43,7 +43,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `replsim run <model> --out <dir>/out <extra>` and returns (exit code, stderr).
 fn run_cli(dir: &Path, model: &Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .arg("run")
         .arg(model)
         .arg("--out")
@@ -397,7 +397,7 @@ fn a_missing_file_and_an_unwritable_output_directory_are_bad_input() {
     std::fs::write(&model, BASE).unwrap();
     let blocker = dir.join("blocker");
     std::fs::write(&blocker, "a file where a directory should be").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .args(["run"])
         .arg(&model)
         .arg("--out")
@@ -420,7 +420,7 @@ fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
     std::fs::write(&model, BASE).unwrap();
     let out_dir = dir.join("out");
     let run = |args: &[&std::ffi::OsStr]| {
-        Command::new(env!("CARGO_BIN_EXE_replsim"))
+        crate::checked::replsim()
             .arg("validate")
             .args(args)
             .arg("--out")
