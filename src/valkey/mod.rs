@@ -2,6 +2,7 @@
 //! and client actors. Follows `valkey-model.md`; where it simplifies, the doc comment of the
 //! code says what and why. Knows nothing of files, the CLI or charts.
 
+mod bgsave_share;
 mod cluster;
 mod config;
 mod info;
@@ -10,6 +11,7 @@ pub mod limits;
 mod log;
 mod primary;
 mod proto;
+mod rdb_pipe;
 mod repl_buffer;
 mod replica;
 mod script;
