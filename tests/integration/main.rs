@@ -20,6 +20,7 @@ mod outputs;
 mod report;
 mod run_logs;
 mod scratch;
+mod shared_fork;
 mod sweeps;
 mod timers;
 mod units;
