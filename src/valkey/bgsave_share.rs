@@ -30,7 +30,8 @@ impl Server {
             return;
         }
         let Some(donor) = self.shareable_bgsave_donor(idx) else {
-            let text = "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC";
+            let text =
+                "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC";
             self.log(ctx, Level::Notice, text.to_string());
             return;
         };
@@ -48,9 +49,10 @@ impl Server {
     /// the first candidate only.
     fn shareable_bgsave_donor(&self, idx: usize) -> Option<usize> {
         let c = &self.primary.clients[idx];
-        let donor = self.primary.clients.iter().position(|r| {
-            r.state == ClientState::WaitBgsaveEnd && (!r.rdb_only || c.rdb_only)
-        })?;
+        let donor =
+            self.primary.clients.iter().position(|r| {
+                r.state == ClientState::WaitBgsaveEnd && (!r.rdb_only || c.rdb_only)
+            })?;
         let r = &self.primary.clients[donor];
         let capa_ok = c.dual_capa || !r.dual_capa;
         (capa_ok && c.rdb_only == r.rdb_only).then_some(donor)
@@ -59,7 +61,8 @@ impl Server {
     /// `copyReplicaOutputBuffer` + `replicationSetupReplicaForFullResync` with the donor's
     /// `psync_initial_offset`: the newcomer becomes one more target of the running child.
     fn attach_to_bgsave(&mut self, ctx: C<'_, '_>, idx: usize, donor: usize) {
-        let Some((offset, rdb_bytes)) = self.primary.child.as_ref().map(|c| (c.offset, c.rdb_bytes))
+        let Some((offset, rdb_bytes)) =
+            self.primary.child.as_ref().map(|c| (c.offset, c.rdb_bytes))
         else {
             return;
         };

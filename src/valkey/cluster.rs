@@ -11,6 +11,7 @@ use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 use super::info::InfoSample;
 use super::journal::{EndState, Journal, Limit, Outcome};
 use super::log::Level;
+use super::release::Release;
 use super::script::{Action, ActionKind, Script, ScriptTick, info_field_names};
 use super::server::Server;
 use super::spec::{ClusterSpec, NodeRole};
@@ -63,6 +64,8 @@ fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
 /// The outcome record of one run (DESIGN.md "Outcome of a run").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutcomeRecord {
+    /// The server release the run modelled (`[model] server`).
+    pub server: Release,
     /// How the run ended.
     pub outcome: Outcome,
     /// The first limit crossed.
@@ -144,6 +147,7 @@ impl OutcomeRecord {
             .max()
             .unwrap_or(0);
         OutcomeRecord {
+            server: Release::default(),
             outcome: class.outcome,
             first_limit: class.first_limit,
             in_sync_at_end,
@@ -218,6 +222,7 @@ pub struct Cluster {
     primary: usize,
     options: RunOptions,
     warnings: Vec<String>,
+    server: Release,
 }
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
@@ -264,6 +269,7 @@ impl Cluster {
                 keys,
                 options.sample_interval,
             );
+            server.release = spec.server;
             server.primary.typical_command_bytes = spec
                 .workloads
                 .iter()
@@ -366,6 +372,7 @@ impl Cluster {
             primary,
             options: options.clone(),
             warnings: spec.warnings(options.horizon),
+            server: spec.server,
         })
     }
 
@@ -420,6 +427,7 @@ impl Cluster {
             ),
             in_sync,
         );
+        record.server = self.server;
         record.seed = self.options.seed;
         record.trace_hash = stats.trace_hash.clone();
         record.events = stats.events;
@@ -824,6 +832,33 @@ fn resolve_actions(
             }
             None => None,
         };
+        let other_node = match a.when.as_ref().and_then(|c| c.value_of.as_ref()) {
+            Some(r) => {
+                if !info_names.contains(&r.info) {
+                    return Err(bad(
+                        key("when.value-of.info"),
+                        format!(
+                            "unknown INFO field \"{}\" (valid: {})",
+                            r.info,
+                            info_names.join(", ")
+                        ),
+                    ));
+                }
+                if a.when.as_ref().is_some_and(|c| c.info.is_none()) {
+                    return Err(bad(
+                        key("when.value-of"),
+                        "value-of compares an INFO field: give info = \"<field>\" too",
+                    ));
+                }
+                Some(node_index(&r.node).ok_or_else(|| {
+                    bad(
+                        key("when.value-of.node"),
+                        format!("no node is called \"{}\"", r.node),
+                    )
+                })?)
+            }
+            None => None,
+        };
         if a.at.is_some() && a.when.is_some() {
             return Err(bad(key("at"), "give either at or when, not both"));
         }
@@ -833,6 +868,7 @@ fn resolve_actions(
             after,
             node,
             watch_node,
+            other_node,
             target,
             load,
             link,

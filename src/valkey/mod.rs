@@ -12,6 +12,7 @@ mod log;
 mod primary;
 mod proto;
 mod rdb_pipe;
+mod release;
 mod repl_buffer;
 mod replica;
 mod script;
@@ -33,12 +34,14 @@ pub use info::InfoSample;
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
+pub use release::{Release, ReplicaOutput, TwoChannel};
 pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,
 };
 pub use script::{
-    ActionKind, ActionSpec, Condition, Script, ScriptTick, compare, info_field, info_field_names,
+    ActionKind, ActionSpec, Condition, InfoRef, Script, ScriptTick, compare, compare_with,
+    info_field, info_field_names,
 };
 pub use server::Server;
 pub use spec::{

@@ -651,7 +651,7 @@ impl Server {
             }
             self.arm_limits(ctx, rdb);
             let text = format!(
-                "Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
+                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
             );
             self.log(ctx, Level::Debug, text);
         }
@@ -674,7 +674,10 @@ impl Server {
             lines.push(format!("[PSYNC] Backlog size: {size}"));
             lines.push(format!("[PSYNC] First byte: {first}"));
             lines.push(format!("[PSYNC] History len: {histlen}"));
-            lines.push(format!("[PSYNC] Skipping: {}", offset.saturating_sub(first)));
+            lines.push(format!(
+                "[PSYNC] Skipping: {}",
+                offset.saturating_sub(first)
+            ));
         }
         for text in lines {
             self.log(ctx, Level::Debug, text);
@@ -861,7 +864,7 @@ impl Server {
         self.log(
             ctx,
             Level::Debug,
-            format!("Add rdb replica {addr} to waiting psync, with cid {id}, {what}"),
+            format!("Dual channel replication: Add rdb replica {addr} to waiting psync, with cid {id}, {what}"),
         );
     }
 
@@ -869,7 +872,12 @@ impl Server {
     /// while it had none reference it. Noticed at the next event after the first byte is fed
     /// (the fluid stream has no per-command step).
     fn backfill_rdb_clients(&mut self, ctx: C<'_, '_>) {
-        if !self.primary.buffer.as_ref().is_some_and(|b| b.histlen() > 0) {
+        if !self
+            .primary
+            .buffer
+            .as_ref()
+            .is_some_and(|b| b.histlen() > 0)
+        {
             return;
         }
         for i in 0..self.primary.clients.len() {
@@ -879,7 +887,9 @@ impl Server {
             }
             c.attach_pending = false;
             let id = c.id;
-            let text = format!("Attach replica rdb client {id} to repl buf block");
+            let text = format!(
+                "Dual channel replication: Attach replica rdb client {id} to repl buf block"
+            );
             self.log(ctx, Level::Debug, text);
         }
     }
@@ -1025,7 +1035,9 @@ impl Server {
         let addr = self.replica_addr(ctx, i);
         let grace = self.cfg.rdb_client_grace_period;
         let secs = grace.as_secs_f64().round();
-        let text = format!("Postpone RDB client id={id} ({addr}) free for {secs} seconds");
+        let text = format!(
+            "Dual channel replication: Postpone RDB client id={id} ({addr}) free for {secs} seconds"
+        );
         self.log(ctx, Level::Verbose, text);
         ctx.schedule(Msg::Timer(Timer::Grace(id)), grace);
     }
@@ -1066,8 +1078,8 @@ impl Server {
 
     fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
         let k = self.cfg.repl_backlog_size.bytes();
-        let l = self.cfg.client_output_buffer_limit;
-        (l.effective_hard(k), l.effective_soft(k))
+        self.release
+            .effective_cob_limits(self.cfg.client_output_buffer_limit, k)
     }
 
     /// Re-arms the prediction of client `i`'s next limit check point.
@@ -1515,7 +1527,12 @@ impl Server {
             }
         }
         self.presync_keepalives(ctx);
-        if self.primary.child.as_ref().is_some_and(|c| c.targets.len() > 1) {
+        if self
+            .primary
+            .child
+            .as_ref()
+            .is_some_and(|c| c.targets.len() > 1)
+        {
             let running = !self.paused;
             self.rdb_pipe_rebalance(ctx, running);
         }
@@ -1729,6 +1746,11 @@ impl Server {
             .clients
             .iter()
             .filter(|c| !matches!(c.state, ClientState::Handshake))
+            .count() as u64;
+        s.replicas_online = p
+            .clients
+            .iter()
+            .filter(|c| matches!(c.state, ClientState::Online { .. }))
             .count() as u64;
         s.sync_full = p.stats.sync_full;
         s.sync_partial_ok = p.stats.sync_partial_ok;

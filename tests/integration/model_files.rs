@@ -110,7 +110,10 @@ fn real_directives_without_a_knob_are_ignored_with_a_warning_and_change_nothing(
         .iter()
         .map(|(k, _)| k.as_str())
         .collect();
-    assert_eq!(ignored, ["activerehashing", "appendonly", "maxmemory-policy"]);
+    assert_eq!(
+        ignored,
+        ["activerehashing", "appendonly", "maxmemory-policy"]
+    );
     let (a, b) = (run(&plain), run(&with));
     assert_eq!(a.record.trace_hash, b.record.trace_hash);
     assert!(a.record.warnings.is_empty(), "{:?}", a.record.warnings);

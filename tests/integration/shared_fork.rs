@@ -107,14 +107,21 @@ fn a_second_replica_attaches_to_a_running_disk_bgsave() {
     let primary = log_of(&r, "primary");
     assert_eq!(forks(&r), 1, "{primary}");
     assert_eq!(r.record.full_syncs, 2, "{primary}");
-    assert_eq!(line_times(&r, "primary", "Waiting for end of BGSAVE for SYNC").len(), 1);
+    assert_eq!(
+        line_times(&r, "primary", "Waiting for end of BGSAVE for SYNC").len(),
+        1
+    );
     assert!(!primary.contains("Can't attach"), "{primary}");
     let offsets: Vec<String> = ["replica-1", "replica-2"]
         .iter()
         .map(|n| {
             let log = log_of(&r, n);
             let line = log.lines().find(|l| l.contains("Full resync from primary"));
-            line.expect("a full resync").rsplit(':').next().unwrap().to_string()
+            line.expect("a full resync")
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string()
         })
         .collect();
     assert_eq!(offsets[0], offsets[1], "both start from the fork's offset");
@@ -190,7 +197,11 @@ fn diskless_replicas_of_one_fork_move_in_lockstep() {
     let r = run_text(&trio("60s", cfg, "", "", "200mbit", ""), "trio.toml");
     let primary = log_of(&r, "primary");
     assert_eq!(forks(&r), 1, "{primary}");
-    let done = line_times(&r, "primary", "Diskless rdb transfer, done reading from pipe, 2 replicas still up.");
+    let done = line_times(
+        &r,
+        "primary",
+        "Diskless rdb transfer, done reading from pipe, 2 replicas still up.",
+    );
     assert_eq!(done.len(), 1, "{primary}");
     let fork = line_times(&r, "primary", "Background RDB transfer started")[0];
     let fast = line_times(&r, "replica-1", "Loading DB in memory")[0];
@@ -218,7 +229,10 @@ fn only_the_replica_that_stalls_the_pipe_times_out() {
     assert!(done > t_out, "the pipe went on only after the drop");
     // The fast replica did not finish its download while the slow one held the pipe.
     let fast = line_times(&r, "replica-fast", "Loading DB in memory")[0];
-    assert!(fast > t_out, "fast replica loaded at {fast}, drop at {t_out}");
+    assert!(
+        fast > t_out,
+        "fast replica loaded at {fast}, drop at {t_out}"
+    );
 }
 
 /// Every replica of the pipe drops: the next pipe read finds none and kills the child.
@@ -226,7 +240,11 @@ fn only_the_replica_that_stalls_the_pipe_times_out() {
 fn the_last_replica_leaving_kills_the_pipe_child() {
     let r = run_conformance("replication/diskless-all-replicas-drop-during-rdb-pipe.toml");
     let primary = log_of(&r, "primary");
-    assert_eq!(line_times(&r, "primary", "killing fork child").len(), 1, "{primary}");
+    assert_eq!(
+        line_times(&r, "primary", "killing fork child").len(),
+        1,
+        "{primary}"
+    );
     assert!(!primary.contains("done reading from pipe"), "{primary}");
 }
 
@@ -277,10 +295,17 @@ fn an_rdb_client_pinned_on_an_empty_backlog_is_attached_to_its_first_block() {
     let tracking = line_times(&r, "primary", "tracking repl-backlog tail");
     let removed = line_times(&r, "primary", "Remove psync waiting replica");
     // The first RDB client found an empty backlog; the second one (200 ms later) a tail.
-    assert_eq!((add.len(), attach.len(), tracking.len()), (1, 1, 1), "{primary}");
+    assert_eq!(
+        (add.len(), attach.len(), tracking.len()),
+        (1, 1, 1),
+        "{primary}"
+    );
     assert!(add[0] <= attach[0] && attach[0] < add[0] + 0.2, "{primary}");
     assert!(attach[0] <= removed[0], "{primary}");
-    assert!(primary.contains("Attach replica rdb client 3 to repl buf block"), "{primary}");
+    assert!(
+        primary.contains("Attach replica rdb client 3 to repl buf block"),
+        "{primary}"
+    );
 }
 
 // ---------------------------------------------------------------- INFO after the backlog is freed
@@ -292,7 +317,8 @@ fn master_repl_offset_outlives_a_freed_backlog() {
     let p = "repl-diskless-sync-delay = 0\nrepl-timeout = 2\nrepl-backlog-ttl = 3";
     let acts = "\n[[actions]]\ndo = \"pause\"\nnode = \"replica-1\"\nat = \"2s\"\n\n[[actions]]\ndo = \"resume\"\nnode = \"replica-1\"\nat = \"12s\"\n";
     // Only replica-1 takes part: replica-2's REPLICAOF comes after the horizon.
-    let text = trio("20s", p, "", "", "10gbit", acts).replace("replicaof-at = \"300ms\"", "replicaof-at = \"1h\"");
+    let text = trio("20s", p, "", "", "10gbit", acts)
+        .replace("replicaof-at = \"300ms\"", "replicaof-at = \"1h\"");
     let r = run_text(&text, "trio.toml");
     let freed = line_times(&r, "primary", "Replication backlog freed")[0];
     let prim: Vec<_> = r.samples.iter().filter(|s| s.node == "primary").collect();
@@ -304,7 +330,11 @@ fn master_repl_offset_outlives_a_freed_backlog() {
     assert!(before.master_repl_offset > 100_000);
     assert!(!after.is_empty());
     for s in after {
-        assert_eq!(s.master_repl_offset, before.master_repl_offset, "at {}", s.t_s);
+        assert_eq!(
+            s.master_repl_offset, before.master_repl_offset,
+            "at {}",
+            s.t_s
+        );
         assert_eq!(s.repl_backlog_histlen, 0);
     }
     // The replica's full resync after the ttl starts from there, not from 0.
