@@ -267,7 +267,7 @@ impl ValkeyConfig {
             );
         }
         let words: Vec<&str> = self.save.split_whitespace().collect();
-        if words.len() % 2 != 0 || words.iter().any(|w| w.parse::<u64>().is_err()) {
+        if !words.len().is_multiple_of(2) || words.iter().any(|w| w.parse::<u64>().is_err()) {
             return err(
                 "save",
                 format!(

@@ -872,11 +872,11 @@ impl Server {
     /// while it had none reference it. Noticed at the next event after the first byte is fed
     /// (the fluid stream has no per-command step).
     fn backfill_rdb_clients(&mut self, ctx: C<'_, '_>) {
-        if !self
+        if self
             .primary
             .buffer
             .as_ref()
-            .is_some_and(|b| b.histlen() > 0)
+            .is_none_or(|b| b.histlen() == 0)
         {
             return;
         }
