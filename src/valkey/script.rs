@@ -56,6 +56,10 @@ pub struct Condition {
     /// `slave_repl_offset`).
     #[serde(default)]
     pub value_of: Option<InfoRef>,
+    /// `==` holds within this much (default 0): with `value-of` on stream offsets, the byte by
+    /// which the fluid stream's rounding may leave a replica's offset and its primary's apart.
+    #[serde(default)]
+    pub slack: Option<f64>,
 }
 
 /// Another node's INFO field, as the right-hand side of a condition.
@@ -600,7 +604,7 @@ pub fn compare_with(cond: &Condition, value: f64, target: f64, baseline: f64) ->
         ">=" => value >= target,
         "<" => value < target,
         "<=" => value <= target,
-        "==" => value == target,
+        "==" => (value - target).abs() <= cond.slack.unwrap_or(0.0),
         "!=" => value != target,
         "increased" => value > baseline,
         _ => false,

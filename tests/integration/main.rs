@@ -23,6 +23,7 @@ mod report;
 mod run_logs;
 mod scratch;
 mod swarm;
+mod shared_fork;
 mod sweeps;
 mod timers;
 mod trace_load;
