@@ -236,8 +236,9 @@ pub(crate) fn parse_trace(
     let max_gap = match w.max_gap {
         Some(g) => g.as_nanos(),
         None => {
+            // The lower median: with two spacings, the smaller (one long gap is still a gap).
             spacings.sort_unstable();
-            spacings[spacings.len() / 2].saturating_mul(5)
+            spacings[(spacings.len() - 1) / 2].saturating_mul(5)
         }
     };
     for (pair, row) in times.windows(2).zip(rows.windows(2)) {
