@@ -360,7 +360,7 @@ fn decimal_ns(text: &str) -> Option<i128> {
     }
     // Scientific notation (some exporters): rounded to the nanosecond.
     let v: f64 = text.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e18).then(|| (v * 1e9).round() as i128)
+    (0.0..1e18).contains(&v).then(|| (v * 1e9).round() as i128)
 }
 
 /// RFC 3339 (`2024-05-01T00:00:00Z`, `…+02:00`, fractions) or Grafana's `2024-05-01 00:00:00`
