@@ -2,6 +2,7 @@
 //! and client actors. Follows `valkey-model.md`; where it simplifies, the doc comment of the
 //! code says what and why. Knows nothing of files, the CLI or charts.
 
+mod chain;
 mod cluster;
 mod config;
 mod info;

@@ -313,6 +313,7 @@ impl Server {
         let mut s = InfoSample::at(now, &self.name, role);
         s.process_paused = self.paused;
         self.primary_info(ctx, &mut s);
+        self.chain_info(&mut s);
         self.replica_info(ctx, &mut s);
         ctx.env().samples.push(s);
     }
