@@ -36,6 +36,8 @@ pub enum OutputKind {
     Sweep,
     /// A validation directory (`replsim validate`).
     Validate,
+    /// The repro bundles of a conformance run (`replsim conformance --out`).
+    Conformance,
 }
 
 impl OutputKind {
@@ -45,6 +47,7 @@ impl OutputKind {
             OutputKind::Run => "run",
             OutputKind::Sweep => "sweep",
             OutputKind::Validate => "validate",
+            OutputKind::Conformance => "conformance",
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod calibrate;
 pub mod completions;
+pub mod conformance;
 pub mod merge;
 pub mod output;
 pub mod plot;
@@ -82,6 +83,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
     Bench(bench::BenchArgs),
+    /// Run the models that translate Valkey's own replication tests (conformance/) over seeds.
+    Conformance(conformance::ConformanceArgs),
     /// Run models on real valkey-server processes and in the simulator; print where they agree.
     Validate(validate::ValidateArgs),
     /// Measure this machine's loopback for the calibrated model (real valkey-server processes).
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Conformance(args) => conformance::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),

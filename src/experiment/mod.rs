@@ -36,6 +36,7 @@
 
 pub mod axis;
 mod bundle;
+pub mod conformance;
 mod error;
 mod file;
 mod merge;

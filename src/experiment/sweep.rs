@@ -157,7 +157,7 @@ pub const MAX_JOBS: usize = 1024;
 
 /// The worker count: as asked (default: the available parallelism), but never more than the
 /// runs to do nor [`MAX_JOBS`] (`--jobs 5000` on 8 runs starts 8 workers).
-fn jobs(requested: Option<usize>, runs: u64) -> Result<usize, ExperimentError> {
+pub(crate) fn jobs(requested: Option<usize>, runs: u64) -> Result<usize, ExperimentError> {
     let wanted = match requested {
         Some(0) => {
             return Err(ExperimentError::BadInput(

@@ -456,6 +456,21 @@ impl Live {
         s.mem_total_replication_buffers = num(&info, "mem_total_replication_buffers");
         s.replicas_waiting_psync = num(&info, "replicas_waiting_psync");
         s.connected_slaves = num(&info, "connected_slaves");
+        s.replicas_online = info
+            .iter()
+            .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
+            .count() as u64;
+        s.dbsize = info
+            .iter()
+            .filter(|(k, _)| k.starts_with("db"))
+            .filter_map(|(_, v)| {
+                v.strip_prefix("keys=")?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
         s.sync_full = num(&info, "sync_full");
         s.sync_partial_ok = num(&info, "sync_partial_ok");
         s.sync_partial_err = num(&info, "sync_partial_err");

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::engine::SimDuration;
-use crate::valkey::{ActionKind, ActionSpec, InfoSample, compare, glob_match, info_field};
+use crate::valkey::{ActionKind, ActionSpec, InfoSample, compare_with, glob_match, info_field};
 
 /// What the script asks the harness to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -221,7 +221,11 @@ impl RealScript {
         };
         let field = cond.info.as_deref()?;
         let value = probe.field(node, field)?;
-        compare(cond, value, baseline).then_some(now + delay)
+        let target = match &cond.value_of {
+            Some(r) => probe.field(self.node(Some(&r.node))?, &r.info)?,
+            None => cond.value.unwrap_or(0.0),
+        };
+        compare_with(cond, value, target, baseline).then_some(now + delay)
     }
 
     fn fail(&mut self, i: usize, now: Duration) {

@@ -845,6 +845,33 @@ fn resolve_actions(
             }
             None => None,
         };
+        let other_node = match a.when.as_ref().and_then(|c| c.value_of.as_ref()) {
+            Some(r) => {
+                if !info_names.contains(&r.info) {
+                    return Err(bad(
+                        key("when.value-of.info"),
+                        format!(
+                            "unknown INFO field \"{}\" (valid: {})",
+                            r.info,
+                            info_names.join(", ")
+                        ),
+                    ));
+                }
+                if a.when.as_ref().is_some_and(|c| c.info.is_none()) {
+                    return Err(bad(
+                        key("when.value-of"),
+                        "value-of compares an INFO field: give info = \"<field>\" too",
+                    ));
+                }
+                Some(node_index(&r.node).ok_or_else(|| {
+                    bad(
+                        key("when.value-of.node"),
+                        format!("no node is called \"{}\"", r.node),
+                    )
+                })?)
+            }
+            None => None,
+        };
         if a.at.is_some() && a.when.is_some() {
             return Err(bad(key("at"), "give either at or when, not both"));
         }
@@ -854,6 +881,7 @@ fn resolve_actions(
             after,
             node,
             watch_node,
+            other_node,
             target,
             load,
             link,

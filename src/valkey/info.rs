@@ -37,6 +37,9 @@ pub struct InfoSample {
     pub second_repl_offset: i64,
     /// `connected_slaves`.
     pub connected_slaves: u64,
+    /// Replica clients in state `online` (the `slaveN:…,state=online` lines of INFO
+    /// replication; `verify_replica_online`).
+    pub replicas_online: u64,
     /// `sync_full`.
     pub sync_full: u64,
     /// `sync_partial_ok`.
@@ -45,6 +48,9 @@ pub struct InfoSample {
     pub sync_partial_err: u64,
     /// `client_output_buffer_limit_disconnections`.
     pub client_output_buffer_limit_disconnections: u64,
+    /// `DBSIZE` (all databases; on a replica, what its last RDB held): keys written by the loads
+    /// (`new-key-fraction`) and `populate` actions on top of the dataset.
+    pub dbsize: u64,
     /// `rdb_bgsave_in_progress`: a fork child is running.
     pub rdb_bgsave_in_progress: bool,
     /// The process is stopped (SIGSTOP or `DEBUG pause-after-fork`): not an INFO field but what

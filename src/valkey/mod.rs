@@ -37,7 +37,8 @@ pub use repl_buffer::{
     block_payload,
 };
 pub use script::{
-    ActionKind, ActionSpec, Condition, Script, ScriptTick, compare, info_field, info_field_names,
+    ActionKind, ActionSpec, Condition, InfoRef, Script, ScriptTick, compare, compare_with,
+    info_field, info_field_names,
 };
 pub use server::Server;
 pub use spec::{

@@ -1733,6 +1733,11 @@ impl Server {
             .iter()
             .filter(|c| !matches!(c.state, ClientState::Handshake))
             .count() as u64;
+        s.replicas_online = p
+            .clients
+            .iter()
+            .filter(|c| matches!(c.state, ClientState::Online { .. }))
+            .count() as u64;
         s.sync_full = p.stats.sync_full;
         s.sync_partial_ok = p.stats.sync_partial_ok;
         s.sync_partial_err = p.stats.sync_partial_err;

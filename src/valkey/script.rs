@@ -50,6 +50,21 @@ pub struct Condition {
     /// latency.
     #[serde(default)]
     pub first_poll: Option<SimDuration>,
+    /// INFO conditions: compare with another node's INFO field instead of `value`, read at the
+    /// same poll (`wait_for_ofs_sync`: the primary's `master_repl_offset` `==` the replica's
+    /// `slave_repl_offset`).
+    #[serde(default)]
+    pub value_of: Option<InfoRef>,
+}
+
+/// Another node's INFO field, as the right-hand side of a condition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InfoRef {
+    /// The node.
+    pub node: String,
+    /// The INFO field (a column of timeline.csv).
+    pub info: String,
 }
 
 /// What an action does.
@@ -151,7 +166,10 @@ impl ActionSpec {
                 "{} {} {} on {}",
                 c.info.clone().unwrap_or_default(),
                 c.op.clone().unwrap_or_else(|| ">=".into()),
-                c.value.unwrap_or(0.0),
+                match &c.value_of {
+                    Some(r) => format!("{}'s {}", r.node, r.info),
+                    None => c.value.unwrap_or(0.0).to_string(),
+                },
                 c.node
             ),
             None => "its trigger".to_string(),
@@ -176,6 +194,8 @@ pub(crate) struct Action {
     pub(crate) after: Option<usize>,
     pub(crate) node: Option<usize>,
     pub(crate) watch_node: Option<usize>,
+    /// The node of `when.value-of`.
+    pub(crate) other_node: Option<usize>,
     pub(crate) target: Option<usize>,
     pub(crate) load: Option<ActorId>,
     pub(crate) link: Option<(crate::net::HostId, crate::net::HostId)>,
@@ -313,6 +333,9 @@ impl Script {
         if let Some(node) = self.actions[i].watch_node {
             ctx.send(self.servers[node], Msg::Sample, SimDuration::ZERO);
         }
+        if let Some(other) = self.actions[i].other_node {
+            ctx.send(self.servers[other], Msg::Sample, SimDuration::ZERO);
+        }
         ctx.schedule(Msg::ScriptTick(then), SimDuration::ZERO);
     }
 
@@ -339,13 +362,18 @@ impl Script {
             return;
         };
         let world = ctx.env();
-        let name = &world.nodes[node].name;
-        let holds = world
-            .samples
-            .iter()
-            .rev()
-            .find(|s| &s.node == name)
-            .is_some_and(|s| info_holds(s, cond, baseline));
+        let latest = |n: usize| {
+            let name = &world.nodes[n].name;
+            world.samples.iter().rev().find(|s| &s.node == name)
+        };
+        let target = match (&cond.value_of, a.other_node) {
+            (Some(r), Some(other)) => latest(other).and_then(|s| info_field(s, &r.info)),
+            _ => Some(cond.value.unwrap_or(0.0)),
+        };
+        let holds = match (latest(node), target) {
+            (Some(s), Some(target)) => info_holds(s, cond, target, baseline),
+            _ => false,
+        };
         if holds {
             self.triggered(i, ctx);
             return;
@@ -474,18 +502,23 @@ impl Script {
     }
 }
 
-/// Whether an INFO sample satisfies a condition (`baseline`: the value when armed).
-fn info_holds(s: &InfoSample, cond: &Condition, baseline: f64) -> bool {
+/// Whether an INFO sample satisfies a condition against `target` (`baseline`: the value when
+/// armed).
+fn info_holds(s: &InfoSample, cond: &Condition, target: f64, baseline: f64) -> bool {
     cond.info
         .as_deref()
         .and_then(|field| info_field(s, field))
-        .is_some_and(|v| compare(cond, v, baseline))
+        .is_some_and(|v| compare_with(cond, v, target, baseline))
 }
 
-/// Whether `value` satisfies the condition's comparison (`baseline`: the value when armed, for
-/// `increased`).
+/// Whether `value` satisfies the condition's comparison with its `value` (`baseline`: the value
+/// when armed, for `increased`).
 pub fn compare(cond: &Condition, value: f64, baseline: f64) -> bool {
-    let target = cond.value.unwrap_or(0.0);
+    compare_with(cond, value, cond.value.unwrap_or(0.0), baseline)
+}
+
+/// Whether `value` compares true with `target` by the condition's `op`.
+pub fn compare_with(cond: &Condition, value: f64, target: f64, baseline: f64) -> bool {
     match cond.op.as_deref().unwrap_or(">=") {
         ">" => value > target,
         ">=" => value >= target,

@@ -312,6 +312,7 @@ impl Server {
         };
         let mut s = InfoSample::at(now, &self.name, role);
         s.process_paused = self.paused;
+        s.dbsize = self.keys.max(0.0).round() as u64 + self.populated.0;
         self.primary_info(ctx, &mut s);
         self.chain_info(&mut s);
         self.replica_info(ctx, &mut s);
