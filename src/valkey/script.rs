@@ -83,6 +83,9 @@ pub enum ActionKind {
     ReplicaofNoOne,
     /// Kill `node`'s replication connections.
     KillConnection,
+    /// `CLIENT KILL TYPE MASTER` on `node`: only its link to its primary (its own replicas
+    /// stay connected).
+    KillPrimaryLink,
     /// Take the link between hosts `a` and `b` down.
     LinkDown,
     /// Bring it back.
@@ -462,6 +465,7 @@ impl Script {
             }
             ActionKind::ReplicaofNoOne => to_node(ctx, Control::ReplicaOfNoOne),
             ActionKind::KillConnection => to_node(ctx, Control::KillReplicationLinks),
+            ActionKind::KillPrimaryLink => to_node(ctx, Control::KillPrimaryLink),
             ActionKind::PauseAfterFork => {
                 let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
                 to_node(ctx, Control::PauseAfterFork(on));

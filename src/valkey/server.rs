@@ -244,6 +244,7 @@ impl Server {
                 self.primary_kill_replicas(ctx);
                 self.replica_kill_link(ctx);
             }
+            Control::KillPrimaryLink => self.replica_kill_link(ctx),
             Control::SetLoad(_) => {}
         }
     }

@@ -100,6 +100,8 @@ pub enum Control {
     /// Kill every replication connection of this node (`CLIENT KILL TYPE replica` / a
     /// primary-side kill).
     KillReplicationLinks,
+    /// Kill only this node's link to its primary (`CLIENT KILL TYPE MASTER`).
+    KillPrimaryLink,
     /// Start or stop a load client.
     SetLoad(bool),
     /// `DEBUG POPULATE <keys> <prefix> <value_bytes>`.
