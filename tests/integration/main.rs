@@ -3,6 +3,7 @@
 mod analytic;
 mod bad_input;
 mod case_study;
+mod chain;
 mod common;
 mod cost;
 mod determinism;
