@@ -13,6 +13,7 @@ mod error;
 mod include;
 mod model;
 mod overrides;
+mod release;
 
 pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES};
 pub use directives::is_valkey_directive;

@@ -8,7 +8,7 @@ use super::{Override, ScenarioError, apply_overrides};
 use crate::engine::SimDuration;
 use crate::units::Rate;
 use crate::valkey::{
-    ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec,
+    ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, Release, RunOptions, WorkloadSpec,
 };
 
 /// `[model]`: the run's identity and clock.
@@ -20,6 +20,9 @@ pub struct ModelMeta {
     /// What the model shows.
     #[serde(default)]
     pub description: String,
+    /// The server release whose semantics and defaults every node has (default `valkey-9.1`).
+    #[serde(default)]
+    pub server: Release,
     /// The master seed (default 1).
     #[serde(default = "one")]
     pub seed: u64,
@@ -126,6 +129,7 @@ impl ModelFile {
             }
         }
         ClusterSpec {
+            server: self.model.server,
             nodes,
             links: self.links.clone(),
             dataset: self.dataset.clone(),
@@ -152,12 +156,13 @@ impl ModelFile {
             .iter()
             .map(|n| n.ignored_directives.clone())
             .collect();
-        if aside.iter().all(Vec::is_empty) {
+        if aside.iter().all(Vec::is_empty) && self.model.server == Release::default() {
             return toml::to_string_pretty(self).unwrap_or_default();
         }
         let Ok(mut value) = toml::Value::try_from(self) else {
             return String::new();
         };
+        super::release::strip_missing(&mut value, self.model.server);
         super::directives::put_back(&mut value, &aside);
         toml::to_string_pretty(&value).unwrap_or_default()
     }
@@ -225,7 +230,10 @@ pub fn parse_model(
     let (mut value, included) = super::include::resolve(text, file)?;
     apply_overrides(&mut value, overrides)?;
     let aside = super::directives::set_aside(&mut value);
-    let rewritten = included || !overrides.is_empty() || aside.iter().any(|d| !d.is_empty());
+    let release = super::release::release_of(&value, file)?;
+    let defaulted = super::release::apply(&mut value, release, file)?;
+    let rewritten =
+        included || defaulted || !overrides.is_empty() || aside.iter().any(|d| !d.is_empty());
     let mut model: ModelFile = if rewritten {
         let context = if !overrides.is_empty() {
             "after --set: "

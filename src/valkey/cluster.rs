@@ -11,6 +11,7 @@ use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 use super::info::InfoSample;
 use super::journal::{EndState, Journal, Limit, Outcome};
 use super::log::Level;
+use super::release::Release;
 use super::script::{Action, ActionKind, Script, ScriptTick, info_field_names};
 use super::server::Server;
 use super::spec::{ClusterSpec, NodeRole};
@@ -63,6 +64,8 @@ fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
 /// The outcome record of one run (DESIGN.md "Outcome of a run").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutcomeRecord {
+    /// The server release the run modelled (`[model] server`).
+    pub server: Release,
     /// How the run ended.
     pub outcome: Outcome,
     /// The first limit crossed.
@@ -144,6 +147,7 @@ impl OutcomeRecord {
             .max()
             .unwrap_or(0);
         OutcomeRecord {
+            server: Release::default(),
             outcome: class.outcome,
             first_limit: class.first_limit,
             in_sync_at_end,
@@ -218,6 +222,7 @@ pub struct Cluster {
     primary: usize,
     options: RunOptions,
     warnings: Vec<String>,
+    server: Release,
 }
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
@@ -264,6 +269,7 @@ impl Cluster {
                 keys,
                 options.sample_interval,
             );
+            server.release = spec.server;
             server.primary.typical_command_bytes = spec
                 .workloads
                 .iter()
@@ -366,6 +372,7 @@ impl Cluster {
             primary,
             options: options.clone(),
             warnings: spec.warnings(options.horizon),
+            server: spec.server,
         })
     }
 
@@ -420,6 +427,7 @@ impl Cluster {
             ),
             in_sync,
         );
+        record.server = self.server;
         record.seed = self.options.seed;
         record.trace_hash = stats.trace_hash.clone();
         record.events = stats.events;

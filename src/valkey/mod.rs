@@ -11,6 +11,7 @@ pub mod limits;
 mod log;
 mod primary;
 mod proto;
+mod release;
 mod repl_buffer;
 mod replica;
 mod script;
@@ -32,6 +33,7 @@ pub use info::InfoSample;
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
+pub use release::{Release, ReplicaOutput, TwoChannel};
 pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,

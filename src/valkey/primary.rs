@@ -1061,8 +1061,8 @@ impl Server {
 
     fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
         let k = self.cfg.repl_backlog_size.bytes();
-        let l = self.cfg.client_output_buffer_limit;
-        (l.effective_hard(k), l.effective_soft(k))
+        self.release
+            .effective_cob_limits(self.cfg.client_output_buffer_limit, k)
     }
 
     /// Re-arms the prediction of client `i`'s next limit check point.
