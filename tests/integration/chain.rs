@@ -89,7 +89,11 @@ stop = "{stop}"
 fn the_chained_stream_reaches_the_sub_replica_byte_for_byte() {
     let r = run_text(&three("r1", "40s", ""));
     let (p, r1, r2) = (last(&r, "primary"), last(&r, "r1"), last(&r, "r2"));
-    assert!(p.master_repl_offset > 40_000_000, "{}", p.master_repl_offset);
+    assert!(
+        p.master_repl_offset > 40_000_000,
+        "{}",
+        p.master_repl_offset
+    );
     assert_eq!(r1.slave_repl_offset, p.master_repl_offset);
     assert_eq!(r2.slave_repl_offset, p.master_repl_offset);
     // The replica's own backlog follows what it applied.
@@ -131,8 +135,16 @@ at = "30s"
 "#;
     let r = run_text(&three("r1", "40s", actions));
     let (p, r1, r2) = (last(&r, "primary"), last(&r, "r1"), last(&r, "r2"));
-    assert_eq!((p.sync_full, p.sync_partial_ok), (1, 1), "r1 came back by PSYNC");
-    assert_eq!((r1.sync_full, r1.sync_partial_ok), (1, 1), "r2: one full sync, one PSYNC");
+    assert_eq!(
+        (p.sync_full, p.sync_partial_ok),
+        (1, 1),
+        "r1 came back by PSYNC"
+    );
+    assert_eq!(
+        (r1.sync_full, r1.sync_partial_ok),
+        (1, 1),
+        "r2: one full sync, one PSYNC"
+    );
     let l1 = log_of(&r, "r1");
     assert_eq!(
         l1.matches("Partial resynchronization request from 10.0.0.3:6381 accepted")
@@ -141,7 +153,12 @@ at = "30s"
     );
     // r2 was not dropped when r1 reconnected with the same replid: the only link loss in its
     // log is the one at 30 s.
-    assert_eq!(log_of(&r, "r2").matches("Connection with primary lost").count(), 1);
+    assert_eq!(
+        log_of(&r, "r2")
+            .matches("Connection with primary lost")
+            .count(),
+        1
+    );
     assert_eq!(r1.slave_repl_offset, p.master_repl_offset);
     assert_eq!(r2.slave_repl_offset, p.master_repl_offset);
 }
@@ -174,28 +191,37 @@ at = "25.2s"
 #[test]
 fn after_a_promotion_the_siblings_psync_with_the_old_replid() {
     let before = run_text(&three("primary", "20s", ""));
-    let offset = last(&before, "primary").master_repl_offset;
+    let old_replid = last(&before, "primary").master_replid.clone();
     let r = run_text(&three("primary", "20s", FAILOVER));
     let (p, r1, r2) = (last(&r, "primary"), last(&r, "r1"), last(&r, "r2"));
     let l1 = log_of(&r, "r1");
-    let second = offset + 1;
+    let second = r1.second_repl_offset as u64;
     assert!(
         l1.contains(&format!(
-            "Setting secondary replication ID to {}, valid up to offset: {second}.",
-            last(&before, "primary").master_replid
+            "Setting secondary replication ID to {old_replid}, valid up to offset: {second}."
         )),
         "{l1}"
     );
+    // The old primary asks for exactly the first byte r1 did not have: accepted at the limit.
+    assert!(l1.contains(&format!(
+        "Partial resynchronization request from 10.0.0.1:6379 accepted. Sending 0 bytes of backlog starting from offset {second}."
+    )));
     assert_eq!(r1.second_repl_offset, second as i64);
-    assert_eq!(r1.master_replid2, last(&before, "primary").master_replid);
-    assert_eq!((r1.sync_full, r1.sync_partial_ok, r1.sync_partial_err), (0, 2, 0));
+    assert_eq!(r1.master_replid2, old_replid);
+    assert_eq!(
+        (r1.sync_full, r1.sync_partial_ok, r1.sync_partial_err),
+        (0, 2, 0)
+    );
     assert_eq!(
         l1.matches("Partial resynchronization request from").count(),
         2,
         "{l1}"
     );
     for (node, s) in [("primary", p), ("r2", r2)] {
-        assert_eq!(s.master_replid, r1.master_replid, "{node} took the new replid");
+        assert_eq!(
+            s.master_replid, r1.master_replid,
+            "{node} took the new replid"
+        );
         assert_eq!(s.second_repl_offset, second as i64, "{node}'s replid2");
         assert!(log_of(&r, node).contains("Primary replication ID changed to"));
         assert_eq!(s.slave_repl_offset, r1.master_repl_offset);
@@ -204,9 +230,9 @@ fn after_a_promotion_the_siblings_psync_with_the_old_replid() {
     assert!(log_of(&r, "primary").contains("using my own primary parameters"));
 }
 
-/// The old primary kept writing after r1 was promoted: its PSYNC asks for more than r1 can
-/// vouch for under the old replid (`psync_offset > second_replid_offset`), so it is refused and
-/// the old primary full-syncs; the sibling, at r1's offset, still PSYNCs.
+/// The old primary kept writing after r1 was promoted (and streaming to r2 until r2 moved): both
+/// PSYNCs ask for more than r1 can vouch for under the old replid (`psync_offset >
+/// second_replid_offset`), so both are refused and full-sync.
 #[test]
 fn a_psync_beyond_second_repl_offset_is_refused() {
     let r = run_text(&three("primary", "40s", FAILOVER));
@@ -224,7 +250,11 @@ fn a_psync_beyond_second_repl_offset_is_refused() {
         .unwrap();
     assert!(asked > r1.second_repl_offset as u64, "{refused}");
     assert!(refused.ends_with(&format!("I can reply up to {}", r1.second_repl_offset)));
-    assert_eq!((r1.sync_full, r1.sync_partial_ok, r1.sync_partial_err), (1, 1, 1));
+    assert_eq!(l1.matches("Requested offset for second ID was").count(), 2);
+    assert_eq!(
+        (r1.sync_full, r1.sync_partial_ok, r1.sync_partial_err),
+        (2, 0, 2)
+    );
     assert!(log_of(&r, "primary").contains("Full resync from primary"));
     assert_eq!(last(&r, "primary").slave_repl_offset, r1.master_repl_offset);
 }
