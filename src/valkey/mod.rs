@@ -3,6 +3,7 @@
 //! code says what and why. Knows nothing of files, the CLI or charts.
 
 mod bgsave_share;
+mod chain;
 mod cluster;
 mod config;
 mod info;

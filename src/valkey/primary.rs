@@ -64,6 +64,13 @@ impl StreamClock {
         Some(self.t0.saturating_add(SimDuration::from_nanos(ns)).max(now))
     }
 
+    /// Restarts the clock at `offset` now, at `rate` (a relayed stream, a promotion).
+    pub(crate) fn set(&mut self, now: SimTime, offset: u64, rate: u64) {
+        self.t0 = now;
+        self.o0 = offset;
+        self.rate = rate;
+    }
+
     fn reanchor(&mut self, now: SimTime, rate: u64) {
         let total = self.nanobytes_at(now);
         self.o0 += (total / 1_000_000_000) as u64;
@@ -146,6 +153,11 @@ pub(crate) struct ReplClient {
 }
 
 impl ReplClient {
+    /// Writing the stream to its socket.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
     fn kind(&self) -> ClientKind {
         if self.rdb_only {
             ClientKind::RdbChannel
@@ -209,6 +221,9 @@ pub(crate) struct PrimaryStats {
 #[derive(Debug)]
 pub(crate) struct PrimaryState {
     pub(crate) replid: ReplId,
+    /// `replid2` and `second_replid_offset`: the history this node shares with its former
+    /// primary, valid for PSYNC up to that offset (set by `shiftReplicationId`, `chain.rs`).
+    pub(crate) replid2: Option<(ReplId, u64)>,
     pub(crate) buffer: Option<ReplBuffer>,
     pub(crate) clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
@@ -223,7 +238,7 @@ pub(crate) struct PrimaryState {
     next_client_id: u64,
     pub(crate) child: Option<Child>,
     pub(crate) stats: PrimaryStats,
-    replid_counter: u64,
+    pub(crate) replid_counter: u64,
     last_ping: Option<SimTime>,
     last_keys_update: SimTime,
     /// The typical command size of the load (for block sizing).
@@ -232,13 +247,14 @@ pub(crate) struct PrimaryState {
     /// episode is reported once.
     exhausted: BTreeSet<usize>,
     /// `repl_no_replicas_since`: when the last replica left (for `repl-backlog-ttl`).
-    no_replicas_since: SimTime,
+    pub(crate) no_replicas_since: SimTime,
 }
 
 impl PrimaryState {
     pub(crate) fn new(seed: u64) -> Self {
         PrimaryState {
             replid: ReplId(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
+            replid2: None,
             buffer: None,
             clock: StreamClock::default(),
             rates: Vec::new(),
@@ -331,12 +347,21 @@ impl Server {
             self.keys += new_keys * dt;
         }
         self.primary.last_keys_update = now;
+        // A replica relays what it applies from its own primary (chain.rs).
+        let relayed = self.chain_relay_target(ctx);
         let Some(buf) = self.primary.buffer.as_mut() else {
             return;
         };
-        let target = self.primary.clock.offset_at(now);
+        let target = relayed.unwrap_or_else(|| self.primary.clock.offset_at(now));
         if target > buf.offset() {
-            buf.feed(target - buf.offset());
+            let delta = target - buf.offset();
+            buf.feed(delta);
+            if relayed.is_some() {
+                self.chain_relay_write(ctx, delta);
+            }
+        }
+        if relayed.is_some() {
+            self.primary.clock.set(now, target, 0);
         }
         self.backfill_rdb_clients(ctx);
         // One snapshot per writing client: its reference follows what its socket accepted, its
@@ -363,7 +388,8 @@ impl Server {
     /// The stream rate the primary produces now (0 while paused or without a backlog: Valkey
     /// does not advance the offset when there is no backlog).
     fn effective_rate(&self) -> u64 {
-        if self.paused || self.primary.buffer.is_none() {
+        // A replica's own stream is its primary's, relayed (chain.rs), never its write load.
+        if self.paused || self.primary.buffer.is_none() || self.replica.primary_node.is_some() {
             0
         } else {
             self.primary.stream_rate()
@@ -372,7 +398,7 @@ impl Server {
 
     /// Re-anchors the stream after a change of rate and passes the new rate to every writing
     /// client's socket and every waiting client's limit prediction.
-    fn rate_changed(&mut self, ctx: C<'_, '_>) {
+    pub(crate) fn rate_changed(&mut self, ctx: C<'_, '_>) {
         let now = ctx.now();
         let rate = self.effective_rate();
         self.primary.clock.reanchor(now, rate);
@@ -396,6 +422,26 @@ impl Server {
                 transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
             }
             self.arm_limits(ctx, i);
+        }
+    }
+
+    /// When the stream stops, every writing client's socket has been handed exactly the
+    /// buffer's bytes: the fluid production and the stream clock round separately, and a byte
+    /// left behind would leave the replica one byte short for good (a PSYNC after a failover
+    /// then asks for an offset its new primary never had).
+    fn top_up_streams(&mut self, ctx: C<'_, '_>) {
+        let Some(end) = self.primary.buffer.as_ref().map(|b| b.offset() + 1) else {
+            return;
+        };
+        for i in 0..self.primary.clients.len() {
+            let (conn, start) = (self.primary.clients[i].conn, self.primary.clients[i].stream);
+            let Some(start) = start else { continue };
+            let written = transport::level(ctx, conn, DOWN, Quantity::Written)
+                .saturating_sub(start.written_base);
+            let due = end.saturating_sub(start.first_offset);
+            if due > written {
+                transport::write(ctx, conn, DOWN, due - written);
+            }
         }
     }
 
@@ -439,6 +485,7 @@ impl Server {
         self.primary.replid_counter += 1;
         self.primary.replid =
             ReplId(self.primary.replid.0.rotate_left(7) ^ self.primary.replid_counter);
+        self.primary.replid2 = None;
         let offset = self.primary.clock.offset_at(ctx.now());
         let k = self.cfg.repl_backlog_size.bytes();
         let bs = block_payload(self.primary.typical_command_bytes, k, self.perf.allocator);
@@ -451,7 +498,7 @@ impl Server {
         self.rate_changed(ctx);
     }
 
-    fn offset_now(&self) -> u64 {
+    pub(crate) fn offset_now(&self) -> u64 {
         self.primary.buffer.as_ref().map_or(0, ReplBuffer::offset)
     }
 
@@ -542,6 +589,7 @@ impl Server {
                 transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
             }
             Proto::Psync { replid, offset } => self.on_psync(ctx, idx, replid, offset),
+            Proto::Sync if self.chain_refuses_sync(ctx, idx) => {}
             Proto::Sync => {
                 let addr = self.replica_addr(ctx, idx);
                 self.log(
@@ -585,6 +633,9 @@ impl Server {
     // ------------------------------------------------------------------ PSYNC (§2.4)
 
     fn on_psync(&mut self, ctx: C<'_, '_>, idx: usize, replid: Option<ReplId>, offset: u64) {
+        if self.chain_refuses_sync(ctx, idx) {
+            return;
+        }
         self.advance(ctx);
         let addr = self.replica_addr(ctx, idx);
         self.log(
@@ -629,11 +680,7 @@ impl Server {
             );
             return false;
         };
-        if replid != self.primary.replid {
-            let text = format!(
-                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{NO_REPLID}')",
-                self.primary.replid
-            );
+        if let Some(text) = self.replid_refusal(replid, offset) {
             self.log(ctx, Level::Notice, text);
             return false;
         }
@@ -669,7 +716,10 @@ impl Server {
             let c = &self.primary.clients[idx];
             (c.conn, c.id, c.replica)
         };
-        transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid });
+        // `+CONTINUE <my replid>`: after a promotion the replica learns the new id.
+        let _ = replid;
+        let mine = self.primary.replid;
+        transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid: mine });
         self.primary.stats.sync_partial_ok += 1;
         let pinned_rdb = self.primary.clients[idx].assoc_rdb.and_then(|cid| {
             self.primary
@@ -1233,7 +1283,7 @@ impl Server {
     }
 
     /// Checks client `i` against its limits now; `cron` selects the synchronous close path.
-    fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
+    pub(crate) fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
         let (hard, soft) = self.effective_limits();
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
@@ -1339,7 +1389,7 @@ impl Server {
 
     /// `freeClient` of a replica-side client whose socket may still hold bytes that must not
     /// arrive: see [`SocketEnd::Reset`].
-    fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
+    pub(crate) fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
         self.free_client_with(ctx, i, SocketEnd::Reset);
     }
 
@@ -1573,7 +1623,8 @@ impl Server {
             .clients
             .iter()
             .any(|c| !matches!(c.state, ClientState::Handshake) && !c.rdb_only);
-        if registered {
+        // Only a top-level primary PINGs; a replica relays its primary's PINGs (chain.rs).
+        if registered && self.replica.primary_node.is_none() {
             let period = self.cfg.repl_ping_replica_period;
             let due = self
                 .primary
@@ -1715,6 +1766,10 @@ impl Server {
     /// reference sits at what its socket accepted), so the plain in/out test flips on every
     /// iteration.
     fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
+        // Episodes are the top-level primary's (a replica's backlog is its relayed copy).
+        if self.replica.primary_node.is_some() {
+            return;
+        }
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
@@ -1855,7 +1910,7 @@ impl Server {
 }
 
 /// The all-zero second replication id Valkey prints when there is none.
-const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+pub(crate) const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 /// How often one client may be checked at one instant before re-checks move to a timer.
 const MAX_CHECKS_PER_INSTANT: u32 = 4;
 /// Slack between a watch's lag threshold and the formula's (see `arm_limits`).

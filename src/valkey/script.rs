@@ -89,6 +89,9 @@ pub enum ActionKind {
     /// Kill `node`'s replication connections; with `value` = `rdb-channel`, `main-channel` or
     /// `replica`, only its replica-side clients of that type (`CLIENT KILL ID` of each).
     KillConnection,
+    /// `CLIENT KILL TYPE MASTER` on `node`: only its link to its primary (its own replicas
+    /// stay connected).
+    KillPrimaryLink,
     /// Take the link between hosts `a` and `b` down.
     LinkDown,
     /// Bring it back.
@@ -524,6 +527,7 @@ impl Script {
                 ctx,
                 Control::KillReplicationLinks(kill_kind(a.spec.value.as_deref())),
             ),
+            ActionKind::KillPrimaryLink => to_node(ctx, Control::KillPrimaryLink),
             ActionKind::PauseAfterFork => {
                 let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
                 to_node(ctx, Control::PauseAfterFork(on));

@@ -4,6 +4,7 @@ mod analytic;
 mod bad_input;
 mod case_study;
 mod checked;
+mod chain;
 mod common;
 mod conformance;
 mod cost;
