@@ -20,6 +20,7 @@ mod outputs;
 mod report;
 mod run_logs;
 mod scratch;
+mod script_actions;
 mod sweeps;
 mod timers;
 mod units;
