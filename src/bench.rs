@@ -211,6 +211,10 @@ pub const STREAMING_HORIZONS: [(&str, &str); 3] = [("10m", "10m"), ("1h", "1h"),
 /// Replica counts of the scaling workloads.
 pub const REPLICA_COUNTS: [u32; 3] = [10, 100, 1_000];
 
+/// Replica counts run only when named exactly (`replsim bench --only replicas_10000`): too slow
+/// for the default suite.
+pub const LARGE_REPLICA_COUNTS: [u32; 1] = [10_000];
+
 /// The overrides that turn the default model into the streaming workload.
 fn streaming_overrides(horizon: &str) -> Vec<crate::scenario::Override> {
     let set = |path: &str, value: &str| crate::scenario::Override {
@@ -294,7 +298,8 @@ pub fn replicas(n: u32) -> Option<ScalingResult> {
 }
 
 /// The scaling suite: streaming over 10 min, 1 h and 24 h, then 10, 100 and 1 000 replicas.
-/// `only` keeps the workloads whose name contains it.
+/// `only` keeps the workloads whose name contains it; `replicas_10000` runs only when `only` is
+/// exactly its name.
 pub fn scaling_suite(only: Option<&str>) -> Vec<ScalingResult> {
     let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
     let mut out = Vec::new();
@@ -305,6 +310,12 @@ pub fn scaling_suite(only: Option<&str>) -> Vec<ScalingResult> {
     }
     for n in REPLICA_COUNTS {
         if wanted(&format!("replicas_{n}")) {
+            out.extend(replicas(n));
+        }
+    }
+    for n in LARGE_REPLICA_COUNTS {
+        let name = format!("replicas_{n}");
+        if only == Some(name.as_str()) {
             out.extend(replicas(n));
         }
     }

@@ -36,6 +36,8 @@ pub enum OutputKind {
     Sweep,
     /// A validation directory (`replsim validate`).
     Validate,
+    /// A swarm's directory (`replsim swarm`).
+    Swarm,
     /// The repro bundles of a conformance run (`replsim conformance --out`).
     Conformance,
 }
@@ -47,6 +49,7 @@ impl OutputKind {
             OutputKind::Run => "run",
             OutputKind::Sweep => "sweep",
             OutputKind::Validate => "validate",
+            OutputKind::Swarm => "swarm",
             OutputKind::Conformance => "conformance",
         }
     }

@@ -8,7 +8,7 @@ use crate::bench::{BenchResult, ScalingResult, engine_suite, scaling_suite};
 /// Arguments of `replsim bench`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim bench\n  replsim bench --json > bench.json\n  replsim bench --scale 0.1   # a quick look\n  replsim bench --only model_streaming   # cost vs simulated time\n  replsim bench --only replicas          # cost vs replicas"
+    after_help = "Examples:\n  replsim bench\n  replsim bench --json > bench.json\n  replsim bench --scale 0.1   # a quick look\n  replsim bench --only model_streaming   # cost vs simulated time\n  replsim bench --only replicas          # cost vs replicas (10, 100, 1 000)\n  replsim bench --only replicas_10000    # 10 000 replicas (only when named exactly)"
 )]
 pub struct BenchArgs {
     /// Print one JSON object keyed by workload instead of a table.
@@ -52,7 +52,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     if results.is_empty() && scaling.is_empty() {
         return Err(CliError::bad_input(format!(
             "--only {:?} matches no workload (pingpong_N, heap_N, model_default, \
-             model_streaming_10m|1h|24h, replicas_10|100|1000)",
+             model_streaming_10m|1h|24h, replicas_10|100|1000, replicas_10000)",
             only.unwrap_or_default()
         )));
     }

@@ -46,7 +46,7 @@ pub fn run(args: CalibrateArgs) -> Result<(), CliError> {
             "--keys, --value and --runs must be at least 1",
         ));
     }
-    let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;
+    let binary = find_server(args.valkey_server.as_deref(), None).map_err(CliError::runtime)?;
     crate::validate::server::install_interrupt_handler();
     if args.shaped {
         return run_shaped(&args, &binary);

@@ -9,6 +9,7 @@ pub mod output;
 pub mod plot;
 pub mod replay;
 pub mod run;
+pub mod swarm;
 pub mod sweep;
 pub mod validate;
 
@@ -73,6 +74,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Run an experiment: a sweep of model parameters over seeds, in parallel, resumable.
     Sweep(sweep::SweepArgs),
+    /// Run random valid models with the invariant checker; every failure becomes a repro file.
+    Swarm(swarm::SwarmArgs),
     /// Join the result tables of sweep shards.
     Merge(merge::MergeArgs),
     /// Re-run a repro bundle and check its trace hash and outcome.
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Swarm(args) => swarm::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),

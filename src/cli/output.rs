@@ -105,6 +105,7 @@ pub fn write_run_parts(
     let info = serde_json::json!({
         "wall_seconds": record.wall_seconds,
         "events_per_sec": record.events as f64 / record.wall_seconds.max(1e-9),
+        "invariants_checked": model.run_options().check,
     });
     dir.write(&at("run-info.json"), json(&info).as_bytes())?;
     dir.write(&at("journal.json"), json(journal).as_bytes())?;

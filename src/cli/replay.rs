@@ -8,7 +8,9 @@ use super::CliError;
 use super::output::{OutputDir, write_run};
 use super::sweep::to_cli;
 use crate::experiment::Bundle;
+use crate::scenario::Footprint;
 use crate::staging::OutputKind;
+use crate::units::ByteSize;
 
 /// Arguments of `replsim replay`.
 #[derive(Debug, Args)]
@@ -30,6 +32,10 @@ pub struct ReplayArgs {
     /// not write).
     #[arg(long, requires = "out")]
     pub force: bool,
+    /// Refuse, before running, a bundle whose model's estimated memory exceeds SIZE (the same
+    /// estimate as `replsim run --max-memory`).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs `replsim replay`.
@@ -43,11 +49,14 @@ pub fn run(args: ReplayArgs) -> Result<(), CliError> {
             env!("CARGO_PKG_VERSION")
         );
     }
+    let model = bundle.resolve(&file).map_err(to_cli)?;
+    Footprint::check(&model, &file, args.max_memory.bytes(), "--max-memory")
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
     let staging = match &args.out {
         Some(out) => Some(OutputDir::create(out, OutputKind::Run, args.force)?),
         None => None,
     };
-    let replay = bundle.replay(&file).map_err(to_cli)?;
+    let replay = bundle.replay_model(&file, model).map_err(to_cli)?;
     if let Some(staging) = staging {
         write_run(&staging, &replay.model, &replay.result)?;
         staging.commit()?;

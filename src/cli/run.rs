@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// and the journal grow with events and are bounded by model.max-events.
     #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     pub max_memory: ByteSize,
+    /// Check the model's invariants on every event (as `[model] check = true`): a broken one
+    /// stops the run with exit 1 and a report naming the time, node, invariant and values.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Runs one model.
@@ -63,6 +67,12 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         overrides.push(Override {
             path: "model.seed".into(),
             value: seed.to_string(),
+        });
+    }
+    if args.check {
+        overrides.push(Override {
+            path: "model.check".into(),
+            value: "true".into(),
         });
     }
     let model =

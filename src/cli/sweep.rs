@@ -55,6 +55,10 @@ pub struct SweepArgs {
     /// times the jobs, plus 1 KiB per run of results) exceeds SIZE.
     #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     pub max_memory: ByteSize,
+    /// Check the model's invariants in every run: a broken one fails the sweep with a report
+    /// and the command that reproduces it (also `[experiment] check = true`).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Runs `replsim sweep`.
@@ -79,6 +83,7 @@ pub fn run(args: SweepArgs) -> Result<(), CliError> {
         shard,
         progress,
         max_memory: args.max_memory.bytes(),
+        check: args.check,
     };
     let report = sweep(&options).map_err(to_cli)?;
     print_report(&report);

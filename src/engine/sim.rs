@@ -75,6 +75,19 @@ pub enum SimError {
         /// Where it should have stopped.
         horizon: SimTime,
     },
+    /// A model's invariant checker found a state the model must never reach (a model bug, not
+    /// a property of the simulated system). The engine only carries it; the model names it.
+    #[error("invariant broken at {at} on {node}: {invariant}: {detail}")]
+    Invariant {
+        /// When it was found.
+        at: SimTime,
+        /// The node (or connection) at fault.
+        node: String,
+        /// The invariant's name.
+        invariant: String,
+        /// The values that break it.
+        detail: String,
+    },
 }
 
 /// Cancelled entries tolerated in the queue before it is compacted (when they are also more than

@@ -104,8 +104,19 @@ impl Bundle {
 
     /// Re-runs the bundle's model. `file` names the bundle in errors.
     pub fn replay(&self, file: &str) -> Result<Replay, ExperimentError> {
-        let model = parse_model(&self.model, &format!("{file} (model)"), &[])
-            .map_err(|e| ExperimentError::BadInput(e.to_string()))?;
+        let model = self.resolve(file)?;
+        self.replay_model(file, model)
+    }
+
+    /// The bundle's model, parsed and checked (nothing run yet), so that a caller can check its
+    /// footprint first. `file` names the bundle in errors.
+    pub fn resolve(&self, file: &str) -> Result<ModelFile, ExperimentError> {
+        parse_model(&self.model, &format!("{file} (model)"), &[])
+            .map_err(|e| ExperimentError::BadInput(e.to_string()))
+    }
+
+    /// Runs `model`, the bundle's model from [`Bundle::resolve`].
+    pub fn replay_model(&self, file: &str, model: ModelFile) -> Result<Replay, ExperimentError> {
         if model.model.seed != self.seed {
             return Err(ExperimentError::semantic(
                 file,

@@ -51,6 +51,9 @@ pub struct ExperimentMeta {
     /// as many, and `replsim merge` keeps the first `max-bundles` of the merged sweep.
     #[serde(default = "default_max_bundles")]
     pub max_bundles: u32,
+    /// Check the model's invariants in every run (as `sweep --check`; default false).
+    #[serde(default)]
+    pub check: bool,
 }
 
 fn one() -> u64 {

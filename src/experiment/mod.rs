@@ -45,6 +45,7 @@ mod progress;
 mod runner;
 mod shard;
 pub mod store;
+pub mod swarm;
 mod sweep;
 mod table;
 

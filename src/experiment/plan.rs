@@ -55,6 +55,8 @@ pub struct Plan {
     pub bundle_outcomes: Vec<String>,
     /// At most this many bundles.
     pub max_bundles: u32,
+    /// Check the model's invariants in every run (`[experiment] check`, `sweep --check`).
+    pub check: bool,
     /// `[plot]`, as written.
     pub plot: toml::Table,
     resolved: String,
@@ -123,6 +125,7 @@ impl Plan {
             horizon: meta.horizon,
             bundle_outcomes,
             max_bundles: meta.max_bundles,
+            check: meta.check,
             plot: parsed.plot.clone(),
             resolved: String::new(),
             hash: String::new(),
@@ -216,6 +219,12 @@ impl Plan {
             path: "model.seed".into(),
             value: run.seed.to_string(),
         });
+        if self.check {
+            overrides.push(Override {
+                path: "model.check".into(),
+                value: "true".into(),
+            });
+        }
         parse_model(
             &self.model_text,
             &self.model_path.display().to_string(),
@@ -311,8 +320,9 @@ impl Plan {
             .iter()
             .map(|o| format!(" --set {}", shell_set_arg(o)))
             .collect();
+        let check = if self.check { " --check" } else { "" };
         format!(
-            "replsim run {} --seed {}{sets}",
+            "replsim run {} --seed {}{sets}{check}",
             self.model_path.display(),
             run.seed
         )

@@ -31,6 +31,8 @@ pub struct SweepOptions {
     /// largest run's estimate ([`Footprint`]) times the workers, plus [`ROW_BYTES`] per run for
     /// the result table the report reads back. Default [`DEFAULT_MAX_MEMORY`].
     pub max_memory: u64,
+    /// Check the model's invariants in every run (as `[experiment] check = true`).
+    pub check: bool,
 }
 
 impl SweepOptions {
@@ -43,6 +45,7 @@ impl SweepOptions {
             resume: false,
             force: false,
             shard: Shard::ALL,
+            check: false,
             progress: ProgressMode::Auto,
             max_memory: DEFAULT_MAX_MEMORY,
         }
@@ -96,7 +99,8 @@ pub fn default_dir(plan: &Plan, shard: Shard) -> PathBuf {
 
 /// Runs a sweep.
 pub fn sweep(options: &SweepOptions) -> Result<SweepReport, ExperimentError> {
-    let plan = Plan::load(&options.experiment)?;
+    let mut plan = Plan::load(&options.experiment)?;
+    plan.check |= options.check;
     let shard = options.shard;
     let jobs = jobs(options.jobs, shard.len(plan.runs()))?;
     check_table_memory(&plan, shard, options.max_memory)?;

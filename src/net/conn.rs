@@ -636,6 +636,11 @@ impl Stream {
 
     pub(crate) fn set_production(&mut self, production: Option<Production>) {
         let w = self.vals[W];
+        // A new production (none before, or the last one finished) starts from a whole byte:
+        // the fraction a finished one left behind belongs to it, not to what comes next.
+        if self.producer.is_none_or(|p| p.done) && production.is_some() && !self.dead {
+            self.forms.set(Ctr::W, Form::constant(0, w));
+        }
         self.producer = production.map(|p| Producer {
             rate: p.rate.bytes_per_sec(),
             blocking: p.mode == ProductionMode::Blocking,

@@ -734,6 +734,14 @@ impl Network {
         Ok(self.stream(conn, dir).snapshot(now.as_nanos()))
     }
 
+    /// Counters of `dir` at the network's current instant, without advancing it: reading them
+    /// changes nothing, so an invariant checker may look as often as it likes and a checked run
+    /// stays identical to an unchecked one. `None` for an unknown connection.
+    pub fn peek(&self, conn: ConnId, dir: Dir) -> Option<DirState> {
+        let c = self.conns.get(conn.index())?;
+        Some(c.streams[dir.index()].snapshot(self.now))
+    }
+
     /// The connection's life-cycle state.
     pub fn conn_state(&self, conn: ConnId) -> Result<ConnState, NetError> {
         let c = self.conn(conn)?;

@@ -143,6 +143,18 @@ fn write_rate_bps(w: &WorkloadSpec) -> f64 {
             w.ops_per_sec.unwrap_or(0.0) * duty
         }
         PatternKind::Ramp => w.to_ops_per_sec.unwrap_or(0.0),
+        PatternKind::Trace => {
+            let Ok(crate::valkey::LoadPattern::Trace(play)) = w.load_pattern() else {
+                return 0.0;
+            };
+            // The mean over one length of the recording, in commands/s.
+            let series = crate::valkey::TraceSeries {
+                quantity: crate::valkey::TraceQuantity::OpsPerSec,
+                length_ns: play.length_ns,
+                points: play.points,
+            };
+            series.mean(play.interpolation, play.looping)
+        }
     };
     ops * w.bytes_per_op()
 }

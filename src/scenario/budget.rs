@@ -21,12 +21,19 @@ pub const SAMPLE_BYTES: u64 = 512;
 /// run of ordinary length (a round figure).
 pub const BASE_BYTES: u64 = 64 << 20;
 
+/// Bytes one row of a `trace` load's recorded rate costs: the row in memory (the series and the
+/// load's playing copy) and in the resolved model and repro bundle that carry it as text.
+pub const TRACE_ROW_BYTES: u64 = 128;
+
 /// The estimate of one run's memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Footprint {
     /// INFO samples the run will take (every node, every interval; at most one per event).
     pub samples: u64,
-    /// The estimated bytes: [`BASE_BYTES`] + samples × [`SAMPLE_BYTES`].
+    /// Rows of the recorded rates of its `trace` loads.
+    pub trace_rows: u64,
+    /// The estimated bytes: [`BASE_BYTES`] + samples × [`SAMPLE_BYTES`] + trace rows ×
+    /// [`TRACE_ROW_BYTES`].
     pub bytes: u64,
 }
 
@@ -45,11 +52,19 @@ impl Footprint {
         let samples = per_node
             .saturating_mul(model.nodes.len() as u64)
             .min(m.max_events);
+        let trace_rows = model
+            .workloads
+            .iter()
+            .filter_map(|w| w.series.as_ref())
+            .map(|s| s.points.len() as u64)
+            .fold(0u64, u64::saturating_add);
         Footprint {
             samples,
+            trace_rows,
             bytes: samples
                 .saturating_mul(SAMPLE_BYTES)
-                .saturating_add(BASE_BYTES),
+                .saturating_add(BASE_BYTES)
+                .saturating_add(trace_rows.saturating_mul(TRACE_ROW_BYTES)),
         }
     }
 
@@ -89,13 +104,18 @@ impl Footprint {
             key: "model.sample-interval".into(),
             reason: format!(
                 "the run would take {} INFO samples ({} nodes × (horizon {} / sample-interval {} \
-                 + 2){capped}) and need about {}, above the {} cap ({flag}); sample less \
+                 + 2){capped}){} and need about {}, above the {} cap ({flag}); sample less \
                  often{fits}, shorten model.horizon, lower model.max-events, or raise the cap \
                  ({flag} {})",
                 f.samples,
                 model.nodes.len(),
                 m.horizon,
                 m.sample_interval,
+                if f.trace_rows > 0 {
+                    format!(" and hold {} rows of recorded rates", f.trace_rows)
+                } else {
+                    String::new()
+                },
                 ByteSize::new(f.bytes).human(),
                 ByteSize::new(max_memory).human(),
                 ByteSize::new(f.bytes.next_multiple_of(1 << 30)),

@@ -13,8 +13,10 @@ mod error;
 mod include;
 mod model;
 mod overrides;
+mod release;
+mod trace;
 
-pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES};
+pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES, TRACE_ROW_BYTES};
 pub use directives::is_valkey_directive;
 pub use error::ScenarioError;
 pub use model::{ConformanceMeta, ModelFile, ModelMeta, load_model, parse_model};

@@ -8,7 +8,7 @@ use super::{Override, ScenarioError, apply_overrides};
 use crate::engine::SimDuration;
 use crate::units::Rate;
 use crate::valkey::{
-    ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, RunOptions, WorkloadSpec,
+    ActionSpec, ClusterSpec, DatasetSpec, LinkSpecFile, NodeSpec, Release, RunOptions, WorkloadSpec,
 };
 
 /// `[model]`: the run's identity and clock.
@@ -20,6 +20,9 @@ pub struct ModelMeta {
     /// What the model shows.
     #[serde(default)]
     pub description: String,
+    /// The server release whose semantics and defaults every node has (default `valkey-9.1`).
+    #[serde(default)]
+    pub server: Release,
     /// The master seed (default 1).
     #[serde(default = "one")]
     pub seed: u64,
@@ -36,6 +39,15 @@ pub struct ModelMeta {
     /// a loaded CI runner, or valgrind (PR #904's 10–50×). See [`ModelFile::cluster`].
     #[serde(default = "one_f64")]
     pub slowdown: f64,
+    /// Check the model's invariants on every event (`valkey::invariants`; default false): a
+    /// broken one ends the run with exit 1 and a report. `replsim run --check`, `sweep --check`
+    /// and `REPLSIM_CHECK=1` turn it on too; `replsim swarm` writes it into its models.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn one_f64() -> f64 {
@@ -126,6 +138,7 @@ impl ModelFile {
             }
         }
         ClusterSpec {
+            server: self.model.server,
             nodes,
             links: self.links.clone(),
             dataset: self.dataset.clone(),
@@ -141,6 +154,7 @@ impl ModelFile {
             horizon: self.model.horizon,
             sample_interval: self.model.sample_interval,
             max_events: self.model.max_events,
+            check: self.model.check || cfg!(test) || checks_forced(),
         }
     }
 
@@ -152,12 +166,13 @@ impl ModelFile {
             .iter()
             .map(|n| n.ignored_directives.clone())
             .collect();
-        if aside.iter().all(Vec::is_empty) {
+        if aside.iter().all(Vec::is_empty) && self.model.server == Release::default() {
             return toml::to_string_pretty(self).unwrap_or_default();
         }
         let Ok(mut value) = toml::Value::try_from(self) else {
             return String::new();
         };
+        super::release::strip_missing(&mut value, self.model.server);
         super::directives::put_back(&mut value, &aside);
         toml::to_string_pretty(&value).unwrap_or_default()
     }
@@ -167,6 +182,16 @@ impl ModelFile {
     pub fn warnings(&self) -> Vec<String> {
         self.cluster().warnings(self.model.horizon)
     }
+}
+
+/// Whether the environment asks for the invariant checker on every run of this process:
+/// `REPLSIM_CHECK` set to anything but `0` or empty (the test suite sets it for every binary it
+/// spawns). Read once.
+pub fn checks_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| {
+        std::env::var_os("REPLSIM_CHECK").is_some_and(|v| !v.is_empty() && v != "0")
+    })
 }
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
@@ -225,7 +250,10 @@ pub fn parse_model(
     let (mut value, included) = super::include::resolve(text, file)?;
     apply_overrides(&mut value, overrides)?;
     let aside = super::directives::set_aside(&mut value);
-    let rewritten = included || !overrides.is_empty() || aside.iter().any(|d| !d.is_empty());
+    let release = super::release::release_of(&value, file)?;
+    let defaulted = super::release::apply(&mut value, release, file)?;
+    let rewritten =
+        included || defaulted || !overrides.is_empty() || aside.iter().any(|d| !d.is_empty());
     let mut model: ModelFile = if rewritten {
         let context = if !overrides.is_empty() {
             "after --set: "
@@ -266,6 +294,7 @@ pub fn parse_model(
             reason: "must be greater than zero (e.g. \"100ms\")".into(),
         });
     }
+    super::trace::load_traces(&mut model, file)?;
     crate::valkey::Cluster::build(&model.cluster(), &model.run_options()).map_err(|e| {
         ScenarioError::Semantic {
             file: file.to_string(),

@@ -179,7 +179,7 @@ fn start(
         ("repl-diskless-sync-delay".to_string(), "0".to_string()),
     ];
     d.extend(extra.iter().cloned());
-    RealServer::start(&binary.path, "calibrate", dir, &d, &Place::Loopback)
+    RealServer::start(binary, "calibrate", dir, &d, &Place::Loopback)
 }
 
 /// Calibration steps may take minutes (DEBUG POPULATE of a large dataset).

@@ -19,6 +19,18 @@ pub struct CaseResult {
     pub real: OutcomeRecord,
 }
 
+/// A model that cannot run on the release being validated (a directive or command it lacks):
+/// reported "n/a on this release", never run.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotRun {
+    /// The model's name.
+    pub case: String,
+    /// The release (`redis-6.2`).
+    pub release: String,
+    /// Why not.
+    pub reason: String,
+}
+
 /// What agreed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Agreement {
@@ -79,8 +91,9 @@ fn secs(t: Option<f64>) -> String {
     t.map_or_else(|| "-".to_string(), |t| format!("{t:.2}"))
 }
 
-/// The table as CSV.
-pub fn to_csv(cases: &[CaseResult]) -> Result<Vec<u8>, csv::Error> {
+/// The table as CSV (a model not run has `n/a on <release>: <reason>` as its real outcome and
+/// empty cells).
+pub fn to_csv(cases: &[CaseResult], not_run: &[NotRun]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "case",
@@ -119,6 +132,13 @@ pub fn to_csv(cases: &[CaseResult]) -> Result<Vec<u8>, csv::Error> {
             a.passes().to_string(),
         ])?;
     }
+    for n in not_run {
+        let mut row = vec![String::new(); 15];
+        row[0] = n.case.clone();
+        row[1] = format!("n/a on {}: {}", n.release, n.reason);
+        row[14] = "n/a".to_string();
+        w.write_record(&row)?;
+    }
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
@@ -126,8 +146,9 @@ fn opt(t: Option<f64>) -> String {
     t.map_or(String::new(), |t| format!("{t:.3}"))
 }
 
-/// The table as markdown (real / sim in each cell; ✔ or ✘ for the case).
-pub fn to_markdown(cases: &[CaseResult]) -> String {
+/// The table as markdown (real / sim in each cell; `yes` or **no** for the case; a model not
+/// run says why).
+pub fn to_markdown(cases: &[CaseResult], not_run: &[NotRun]) -> String {
     let mut out = String::from(
         "| case | outcome (real / sim) | first limit (real / sim) | first COB disconnect, s (real / sim, error) | full syncs | in sync at end | agrees |\n|---|---|---|---|---|---|---|\n",
     );
@@ -154,6 +175,12 @@ pub fn to_markdown(cases: &[CaseResult]) -> String {
             c.sim.in_sync_at_end,
             mark(a.in_sync),
             if a.passes() { "yes" } else { "**no**" },
+        ));
+    }
+    for n in not_run {
+        out.push_str(&format!(
+            "| {} | n/a on {}: {} | | | | | n/a |\n",
+            n.case, n.release, n.reason
         ));
     }
     out

@@ -7,7 +7,9 @@ use crate::valkey::{DisklessLoad, ValkeyConfig};
 /// exactly what the simulator assumed), and `loglevel`.
 ///
 /// `rdb-client-grace-period` is not a config in Valkey 9.1; the harness sets it with
-/// `DEBUG delay-rdb-client-free-seconds` after the start (see [`grace_period_command`]).
+/// `DEBUG delay-rdb-client-free-seconds` after the start
+/// ([`super::release::RealRelease::grace_period_command`]). A release that lacks some of these
+/// directives drops them or refuses the model ([`super::release::RealRelease::adapt`]).
 pub fn directives(config: &ValkeyConfig, loglevel: &str) -> Vec<(String, String)> {
     let secs = |d: crate::engine::SimDuration| (d.as_nanos() / 1_000_000_000).to_string();
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -120,13 +122,6 @@ pub fn passed_through(ignored: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `DEBUG delay-rdb-client-free-seconds` argument that sets the grace period of a protected
-/// RDB client, when it differs from Valkey 9.1's built-in 5 s.
-pub fn grace_period_command(config: &ValkeyConfig) -> Option<u64> {
-    let secs = config.rdb_client_grace_period.as_nanos() / 1_000_000_000;
-    (secs != 5).then_some(secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +138,6 @@ mod tests {
         assert_eq!(get("repl-diskless-sync-delay"), Some("5"));
         assert_eq!(get("dual-channel-replication-enabled"), Some("no"));
         assert_eq!(get("repl-diskless-load"), Some("disabled"));
-        assert_eq!(grace_period_command(&ValkeyConfig::default()), None);
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Reading a real server's log: each line's time, and the replication events of the journal
 //! (the same [`Event`]s the simulator records), so that one classifier judges both runs.
 //!
-//! The texts matched are Valkey 9.1's (valkey-model.md §5 and §10). Which kind of client a COB
+//! The texts matched are Valkey 9.1's (valkey-model.md §5 and §10), and where Redis 6.2/7.0 word
+//! them otherwise (`master` for `primary`: "Full resync from master", "Connection with master
+//! lost.", "MASTER timeout"), theirs too; a Valkey 9.0 or 9.1 log never says `master` there. Which kind of client a COB
 //! disconnect closed is not in the line (every replica-side client has flag `S`); it is
 //! inferred from the sync in progress: between a dual-channel fork and the main channel's
 //! PSYNC the closed client is the protected RDB client, after it the main channel, and in a
 //! classic sync the replica.
 
+use super::release::RealRelease;
 use crate::engine::SimTime;
 use crate::valkey::{ClientKind, Event, Limit, ValkeyConfig};
 
@@ -84,13 +87,17 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    /// A reader for the replica node `replica` of a primary configured with `primary`.
-    pub fn new(replica: usize, primary: &ValkeyConfig) -> Self {
+    /// A reader for the replica node `replica` of a primary configured with `primary`, running
+    /// `release` (which decides whether a hard limit below the backlog acts as the backlog).
+    pub fn new(replica: usize, primary: &ValkeyConfig, release: RealRelease) -> Self {
+        let cob = &primary.client_output_buffer_limit;
         EventReader {
             replica,
-            hard: primary
-                .client_output_buffer_limit
-                .effective_hard(primary.repl_backlog_size.bytes()),
+            hard: if release.clamps_hard_limit_to_backlog() {
+                cob.effective_hard(primary.repl_backlog_size.bytes())
+            } else {
+                (cob.hard.bytes() > 0).then(|| cob.hard.bytes())
+            },
             dual_waiting_psync: false,
             dual_in_progress: false,
             cob_clients: Vec::new(),
@@ -154,7 +161,10 @@ impl EventReader {
                 }
             }
             Side::Replica => {
-                if let Some(rest) = text.strip_prefix("Full resync from primary: ") {
+                if let Some(rest) = text
+                    .strip_prefix("Full resync from primary: ")
+                    .or_else(|| text.strip_prefix("Full resync from master: "))
+                {
                     self.sync_resume_offset = rest
                         .rsplit(':')
                         .next()
@@ -166,15 +176,21 @@ impl EventReader {
                     out.push(Event::ReplicaBufferFull { replica });
                 } else if text.ends_with("sync: Finished with success")
                     || text.starts_with("Successful partial resynchronization with primary")
+                    || text.starts_with("Successful partial resynchronization with master")
                 {
                     self.dual_in_progress = false;
                     self.sync_resume_offset = None;
                     out.push(Event::ReplicaSynced { replica });
-                } else if text.starts_with("Connection with primary lost") {
+                } else if text.starts_with("Connection with primary lost")
+                    || text.starts_with("Connection with master lost")
+                {
                     out.push(Event::LinkLost { replica });
                 } else if text.contains("PRIMARY timeout")
+                    || text.contains("MASTER timeout")
                     || text.starts_with("Timeout connecting to the PRIMARY")
+                    || text.starts_with("Timeout connecting to the MASTER")
                     || text.starts_with("Timeout receiving bulk data from PRIMARY")
+                    || text.starts_with("Timeout receiving bulk data from MASTER")
                 {
                     out.push(Event::Timeout { replica });
                 }
@@ -267,7 +283,7 @@ mod tests {
             repl_backlog_size: crate::units::ByteSize::new(1 << 20),
             ..ValkeyConfig::default()
         };
-        let mut r = EventReader::new(1, &config);
+        let mut r = EventReader::new(1, &config, RealRelease::Valkey91);
         let fork = r.read(
             Side::Primary,
             "Starting BGSAVE for SYNC with target: replicas sockets using: dual-channel",
@@ -311,5 +327,58 @@ mod tests {
             "Dual channel replication: Sending to replica 10.213.1.2:6379 RDB end offset 777 and client-id 8",
         );
         assert_eq!(r.sync_resume_offset, Some(778));
+    }
+
+    #[test]
+    fn redis_words_give_the_same_events_and_6_2_does_not_clamp_the_hard_limit() {
+        // hard 2 MB, backlog 10 MB: 7.0+ enforce 10 MB, 6.2 the 2 MB configured.
+        let config = ValkeyConfig {
+            client_output_buffer_limit: "2mb 0 0".parse().unwrap(),
+            repl_backlog_size: "10mb".parse().unwrap(),
+            ..ValkeyConfig::default()
+        };
+        let cob = "Client id=9 addr=127.0.0.1:1 laddr=x fd=9 name= flags=S omem=2100000 tot-mem=1 scheduled to be closed ASAP for overcoming of output buffer limits.";
+        let limit = |release| {
+            let mut r = EventReader::new(1, &config, release);
+            r.read(
+                Side::Primary,
+                "Starting BGSAVE for SYNC with target: replicas sockets",
+            );
+            match r.read(Side::Primary, cob).first() {
+                Some(Event::CobDisconnect { limit, .. }) => *limit,
+                other => panic!("no COB disconnect: {other:?}"),
+            }
+        };
+        assert_eq!(limit(RealRelease::Redis62), Limit::PrimaryCobHard);
+        assert_eq!(limit(RealRelease::Redis70), Limit::PrimaryCobSoft);
+
+        let mut r = EventReader::new(1, &config, RealRelease::Redis62);
+        r.read(Side::Replica, "Full resync from master: 7f3a:4242");
+        assert_eq!(r.sync_resume_offset, Some(4243));
+        assert_eq!(
+            r.read(Side::Replica, "Connection with master lost."),
+            vec![Event::LinkLost { replica: 1 }]
+        );
+        assert_eq!(
+            r.read(
+                Side::Replica,
+                "Successful partial resynchronization with master."
+            ),
+            vec![Event::ReplicaSynced { replica: 1 }]
+        );
+        assert_eq!(
+            r.read(
+                Side::Replica,
+                "MASTER timeout: no data nor PING received..."
+            ),
+            vec![Event::Timeout { replica: 1 }]
+        );
+        assert_eq!(
+            r.read(
+                Side::Replica,
+                "MASTER <-> REPLICA sync: Finished with success"
+            ),
+            vec![Event::ReplicaSynced { replica: 1 }]
+        );
     }
 }

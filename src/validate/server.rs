@@ -1,4 +1,4 @@
-//! One real `valkey-server` process, on 127.0.0.1 or in a network namespace ([`Place`]): started
+//! One real `valkey-server` (or `redis-server`) process, on 127.0.0.1 or in a network namespace ([`Place`]): started
 //! in its own temporary directory with its log in a file, stopped when dropped (and by the
 //! Ctrl-C handler, and by the kernel if replsim itself dies: the child asks for SIGKILL when its
 //! parent goes).
@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::locate::ServerBinary;
 use super::netns::{NETNS_PORT, Place, in_netns, open_netns};
 
 /// Process ids of the servers alive now, for the Ctrl-C handler.
@@ -79,13 +80,14 @@ pub struct RealServer {
     log_path: PathBuf,
     log_offset: u64,
     log_partial: String,
+    program: String,
 }
 
 impl RealServer {
-    /// Starts `binary` with `directives` (`(name, value)` pairs of valkey.conf) in `dir`, at
-    /// `place`, and waits until it answers PING.
+    /// Starts `binary` with `directives` (`(name, value)` pairs of valkey.conf, which its
+    /// release must have) in `dir`, at `place`, and waits until it answers PING.
     pub fn start(
-        binary: &Path,
+        binary: &ServerBinary,
         name: &str,
         dir: &Path,
         directives: &[(String, String)],
@@ -100,25 +102,24 @@ impl RealServer {
             Place::Netns { .. } => NETNS_PORT,
         };
         let log_path = dir.join("valkey.log");
-        let mut cmd = Command::new(binary);
+        let mut cmd = Command::new(&binary.path);
         cmd.current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let fixed = [
-            ("port", port.to_string()),
-            ("bind", place.bind()),
-            ("dir", dir.display().to_string()),
-            ("logfile", log_path.display().to_string()),
-            ("daemonize", "no".to_string()),
-            ("save", String::new()),
-            ("appendonly", "no".to_string()),
-            ("enable-debug-command", "yes".to_string()),
-            ("protected-mode", "no".to_string()),
-        ];
-        let fixed = fixed.iter().map(|(k, v)| (*k, v.as_str()));
-        for (k, v) in fixed.chain(directives.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            cmd.arg(format!("--{k}")).arg(v);
+        let fixed = binary.release.fixed_directives(
+            port,
+            &place.bind(),
+            &dir.display().to_string(),
+            &log_path.display().to_string(),
+        );
+        for (k, v) in fixed.iter().chain(directives) {
+            cmd.arg(format!("--{k}"));
+            if binary.release.quotes_command_line_values() || !v.contains(' ') {
+                cmd.arg(v);
+            } else {
+                cmd.args(v.split(' '));
+            }
         }
         // Log times are read back as UTC.
         cmd.env("TZ", "UTC");
@@ -128,7 +129,7 @@ impl RealServer {
         }
         let child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", binary.path.display()))?;
         if let Ok(mut live) = LIVE.lock() {
             live.push(child.id());
         }
@@ -141,6 +142,7 @@ impl RealServer {
             log_path,
             log_offset: 0,
             log_partial: String::new(),
+            program: binary.path.display().to_string(),
         };
         server.wait_ready(Duration::from_secs(10))?;
         Ok(server)
@@ -157,7 +159,8 @@ impl RealServer {
                 let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 return Err(format!(
-                    "valkey-server for node {} exited at start ({status}): {}{}",
+                    "{} for node {} exited at start ({status}): {}{}",
+                    self.program,
                     self.name,
                     err.trim(),
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
@@ -170,8 +173,8 @@ impl RealServer {
             }
             if start.elapsed() > limit {
                 return Err(format!(
-                    "valkey-server for node {} did not answer PING on port {} within {limit:?}",
-                    self.name, self.port
+                    "{} for node {} did not answer PING on port {} within {limit:?}",
+                    self.program, self.name, self.port
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -188,20 +188,8 @@ fn stalled(
     rate: Rate,
 ) -> Result<[u64; 4], String> {
     let d = vec![("repl-diskless-sync-delay".to_string(), "0".to_string())];
-    let primary = RealServer::start(
-        &binary.path,
-        "primary",
-        &work.join("primary"),
-        &d,
-        &net.place(0),
-    )?;
-    let replica = RealServer::start(
-        &binary.path,
-        "replica",
-        &work.join("replica"),
-        &d,
-        &net.place(1),
-    )?;
+    let primary = RealServer::start(binary, "primary", &work.join("primary"), &d, &net.place(0))?;
+    let replica = RealServer::start(binary, "replica", &work.join("replica"), &d, &net.place(1))?;
     let long = Duration::from_secs(60);
     let addr = net.address(1, 0).ok_or("no address")?;
     replica.command::<()>(redis::cmd("REPLICAOF").arg(&addr).arg(primary.port), long)?;

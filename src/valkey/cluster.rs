@@ -11,6 +11,7 @@ use crate::net::{ConnOptions, HostId, LinkSpec, Network, Overhead, Topology};
 use super::info::InfoSample;
 use super::journal::{EndState, Journal, Limit, Outcome};
 use super::log::Level;
+use super::release::Release;
 use super::script::{Action, ActionKind, Script, ScriptTick, info_field_names};
 use super::server::Server;
 use super::spec::{ClusterSpec, NodeRole};
@@ -30,6 +31,9 @@ pub struct RunOptions {
     /// timers). A run that needs more fails with [`SimError::WorkBudget`] rather than return a
     /// record of a shorter run.
     pub max_events: u64,
+    /// Run the invariant checker ([`super::invariants`]): a broken invariant ends the run with
+    /// [`SimError::Invariant`]. Always on in the crate's own unit tests.
+    pub check: bool,
 }
 
 impl Default for RunOptions {
@@ -39,6 +43,7 @@ impl Default for RunOptions {
             horizon: SimDuration::from_secs(600),
             sample_interval: SimDuration::from_millis(100),
             max_events: 50_000_000,
+            check: cfg!(test),
         }
     }
 }
@@ -63,6 +68,8 @@ fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
 /// The outcome record of one run (DESIGN.md "Outcome of a run").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutcomeRecord {
+    /// The server release the run modelled (`[model] server`).
+    pub server: Release,
     /// How the run ended.
     pub outcome: Outcome,
     /// The first limit crossed.
@@ -144,6 +151,7 @@ impl OutcomeRecord {
             .max()
             .unwrap_or(0);
         OutcomeRecord {
+            server: Release::default(),
             outcome: class.outcome,
             first_limit: class.first_limit,
             in_sync_at_end,
@@ -218,6 +226,7 @@ pub struct Cluster {
     primary: usize,
     options: RunOptions,
     warnings: Vec<String>,
+    server: Release,
 }
 
 /// A replica is "caught up" when the primary is at most this far ahead of it (more than the
@@ -243,6 +252,9 @@ impl Cluster {
         let net = Network::new(topology, options.seed);
         let mut world = World::new(net);
         world.conn_options = conn_options;
+        if options.check {
+            world.checker = Some(Box::default());
+        }
         let mut sim = Simulation::new(options.seed, world);
         let sim_err = |e: SimError| bad("nodes", e.to_string());
         let driver = sim.add_actor("net", Node::NetDriver).map_err(sim_err)?;
@@ -264,6 +276,7 @@ impl Cluster {
                 keys,
                 options.sample_interval,
             );
+            server.release = spec.server;
             server.primary.typical_command_bytes = spec
                 .workloads
                 .iter()
@@ -366,6 +379,7 @@ impl Cluster {
             primary,
             options: options.clone(),
             warnings: spec.warnings(options.horizon),
+            server: spec.server,
         })
     }
 
@@ -400,6 +414,14 @@ impl Cluster {
             horizon,
             max_events: self.options.max_events,
         })?;
+        if let Some(v) = self.sim.env().checker.as_ref().and_then(|c| c.violation()) {
+            return Err(SimError::Invariant {
+                at: v.at,
+                node: v.node.clone(),
+                invariant: v.invariant.to_string(),
+                detail: v.detail.clone(),
+            });
+        }
         // A record cut short by the budget would describe a shorter run than the model asks for.
         if stats.stop == StopReason::EventBudget {
             return Err(SimError::WorkBudget {
@@ -420,6 +442,7 @@ impl Cluster {
             ),
             in_sync,
         );
+        record.server = self.server;
         record.seed = self.options.seed;
         record.trace_hash = stats.trace_hash.clone();
         record.events = stats.events;

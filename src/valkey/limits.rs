@@ -207,6 +207,10 @@ fn check_workload(w: &WorkloadSpec, key: &str) -> Result<(), BuildError> {
             | LoadPattern::Poisson { ops_per_sec, .. }
             | LoadPattern::Bursts { ops_per_sec, .. },
         ) => vec![("ops-per-sec", ops_per_sec)],
+        Ok(LoadPattern::Trace(play)) => {
+            let peak = play.points.iter().map(|p| p.1).fold(0.0, f64::max);
+            vec![("series (its peak, scaled)", peak)]
+        }
         // The workload's own check names what is missing.
         Err(_) => Vec::new(),
     };

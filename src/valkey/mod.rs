@@ -5,16 +5,19 @@
 mod cluster;
 mod config;
 mod info;
+pub mod invariants;
 mod journal;
 pub mod limits;
 mod log;
 mod primary;
 mod proto;
+mod release;
 mod repl_buffer;
 mod replica;
 mod script;
 mod server;
 mod spec;
+mod trace;
 mod transport;
 mod workload;
 mod workload_client;
@@ -28,9 +31,11 @@ pub use config::{
     BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
 };
 pub use info::InfoSample;
+pub use invariants::{Checker, Violation};
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
+pub use release::{Release, ReplicaOutput, TwoChannel};
 pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,
@@ -44,6 +49,7 @@ pub use spec::{
     ClusterSpec, DatasetSpec, LinkSpecFile, NodeRole, NodeSpec, PerfSpec, Population,
     population_name,
 };
+pub use trace::{Interpolation, TracePlay, TraceQuantity, TraceSeries};
 pub use workload::{
     LoadPattern, LoadSchedule, LoadStart, PatternKind, Phase, SizeDist, WorkloadSpec,
 };

@@ -11,7 +11,7 @@
 //! network (a threshold watch on the connection's application queue), which fires when the lag
 //! implies the limit in whole blocks. `clientsCron` runs as in Valkey at `hz` and re-checks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
@@ -27,18 +27,26 @@ use super::transport::{self, DOWN, UP};
 use super::world::{Msg, Timer};
 
 /// The replication stream as a fluid: `offset(t) = o0 + rate·(t − t0)`, re-anchored whenever the
-/// rate changes, so the offset never drifts.
+/// rate changes, so the offset never drifts. The fraction of a byte at the anchor is kept
+/// (`frac`, in 10⁻⁹ bytes), as the network keeps it for the bytes on the wire: dropping it at
+/// each re-anchor made the sockets run ahead of the offset by up to a byte per rate change, and
+/// a replica read bytes its primary's offset did not have yet (`replica-offset-bound`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StreamClock {
     t0: SimTime,
     o0: u64,
+    frac: u64,
     rate: u64,
 }
 
 impl StreamClock {
-    pub(crate) fn offset_at(&self, t: SimTime) -> u64 {
+    fn nanobytes_at(&self, t: SimTime) -> u128 {
         let dt = u128::from(t.saturating_since(self.t0).as_nanos());
-        self.o0 + (u128::from(self.rate) * dt / 1_000_000_000) as u64
+        u128::from(self.rate) * dt + u128::from(self.frac)
+    }
+
+    pub(crate) fn offset_at(&self, t: SimTime) -> u64 {
+        self.o0 + (self.nanobytes_at(t) / 1_000_000_000) as u64
     }
 
     /// The first instant the offset reaches `target`, if it ever does at this rate.
@@ -49,14 +57,18 @@ impl StreamClock {
         if self.rate == 0 {
             return None;
         }
-        let ns = (u128::from(target - self.o0) * 1_000_000_000).div_ceil(u128::from(self.rate));
+        let need =
+            (u128::from(target - self.o0) * 1_000_000_000).saturating_sub(u128::from(self.frac));
+        let ns = need.div_ceil(u128::from(self.rate));
         let ns = u64::try_from(ns).ok()?;
         Some(self.t0.saturating_add(SimDuration::from_nanos(ns)).max(now))
     }
 
     fn reanchor(&mut self, now: SimTime, rate: u64) {
-        self.o0 = self.offset_at(now);
-        self.t0 = now;
+        let total = self.nanobytes_at(now);
+        self.o0 += (total / 1_000_000_000) as u64;
+        self.frac = (total % 1_000_000_000) as u64;
+        self.t0 = now.max(self.t0);
         self.rate = rate;
     }
 }
@@ -168,8 +180,9 @@ pub(crate) struct Child {
     rate: u64,
     /// Target clients and each one's `Written` counter when production started.
     targets: Vec<(u64, u64)>,
-    /// Target clients whose RDB was fully produced.
-    produced: Vec<u64>,
+    /// Target clients whose RDB was fully produced (a set: one lookup per production end, not a
+    /// scan; with thousands of replicas the scans made the ends of one fork quadratic).
+    produced: BTreeSet<u64>,
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
     exited: bool,
 }
@@ -189,10 +202,16 @@ pub(crate) struct PrimaryStats {
 pub(crate) struct PrimaryState {
     pub(crate) replid: ReplId,
     pub(crate) buffer: Option<ReplBuffer>,
-    clock: StreamClock,
+    pub(crate) clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
     rates: Vec<(u32, u64, f64)>,
+    /// Replica-side clients in the order they connected: ids strictly increase along the list
+    /// (a client is only ever appended with a fresh id, and removing one keeps the order), so a
+    /// client is found by id with a binary search.
     pub(crate) clients: Vec<ReplClient>,
+    /// Each client's connection → its id, so a notification finds its client without a scan of
+    /// every replica (O(log replicas) per network event).
+    by_conn: BTreeMap<ConnId, u64>,
     next_client_id: u64,
     pub(crate) child: Option<Child>,
     pub(crate) stats: PrimaryStats,
@@ -216,6 +235,7 @@ impl PrimaryState {
             clock: StreamClock::default(),
             rates: Vec::new(),
             clients: Vec::new(),
+            by_conn: BTreeMap::new(),
             next_client_id: 3,
             child: None,
             stats: PrimaryStats::default(),
@@ -234,7 +254,7 @@ impl PrimaryState {
             Notification::Message { dir, .. } => dir == UP,
             Notification::Watch { conn, dir, .. } => {
                 dir == DOWN
-                    && self.clients.iter().any(|c| c.conn == conn)
+                    && self.by_conn.contains_key(&conn)
                     && !matches!(
                         n,
                         Notification::Watch {
@@ -245,9 +265,9 @@ impl PrimaryState {
             }
             Notification::ProductionDone { conn, .. }
             | Notification::WriteBlocked { conn, .. }
-            | Notification::Writable { conn, .. } => self.clients.iter().any(|c| c.conn == conn),
+            | Notification::Writable { conn, .. } => self.by_conn.contains_key(&conn),
             Notification::Reset { conn, .. } | Notification::Eof { conn, dir: UP, .. } => {
-                self.clients.iter().any(|c| c.conn == conn)
+                self.by_conn.contains_key(&conn)
             }
             _ => false,
         }
@@ -258,11 +278,28 @@ impl PrimaryState {
     }
 
     fn client_index(&self, id: u64) -> Option<usize> {
-        self.clients.iter().position(|c| c.id == id)
+        self.clients.binary_search_by_key(&id, |c| c.id).ok()
     }
 
     fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
-        self.clients.iter().position(|c| c.conn == conn)
+        self.client_index(*self.by_conn.get(&conn)?)
+    }
+
+    /// Appends a client (its id is the largest yet) and indexes its connection.
+    fn add_client(&mut self, client: ReplClient) -> usize {
+        debug_assert!(self.clients.last().is_none_or(|c| c.id < client.id));
+        self.by_conn.insert(client.conn, client.id);
+        self.clients.push(client);
+        self.clients.len() - 1
+    }
+
+    /// Removes the client at `i`, keeping the others in order.
+    fn remove_client(&mut self, i: usize) -> ReplClient {
+        let c = self.clients.remove(i);
+        if self.by_conn.get(&c.conn) == Some(&c.id) {
+            self.by_conn.remove(&c.conn);
+        }
+        c
     }
 
     /// `replicas_waiting_psync`.
@@ -330,10 +367,24 @@ impl Server {
         let now = ctx.now();
         let rate = self.effective_rate();
         self.primary.clock.reanchor(now, rate);
+        let offset = self.primary.buffer.as_ref().map(ReplBuffer::offset);
         for i in 0..self.primary.clients.len() {
             let c = &self.primary.clients[i];
-            if c.stream.is_some() {
-                transport::produce(ctx, c.conn, DOWN, Production::buffered(Rate::new(rate)));
+            if let Some(start) = c.stream {
+                // The socket's producer and the stream clock round the fluid at different
+                // anchors: hand over whatever whole bytes of the stream the producer has not
+                // produced yet, so a socket never ends a byte short of the offset (a replica
+                // that PSYNCed mid-stream stayed one byte behind once the writes stopped).
+                let conn = c.conn;
+                if let Some(offset) = offset {
+                    let due = (offset + 1).saturating_sub(start.first_offset);
+                    let written = transport::level(ctx, conn, DOWN, Quantity::Written)
+                        .saturating_sub(start.written_base);
+                    if due > written {
+                        transport::write(ctx, conn, DOWN, due - written);
+                    }
+                }
+                transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
             }
             self.arm_limits(ctx, i);
         }
@@ -446,7 +497,7 @@ impl Server {
                 };
                 let id = self.primary.next_client_id;
                 self.primary.next_client_id += 1;
-                self.primary.clients.push(ReplClient {
+                self.primary.add_client(ReplClient {
                     id,
                     replica,
                     conn,
@@ -463,8 +514,7 @@ impl Server {
                     free_pending: false,
                     progress: (0, now),
                     created: now,
-                });
-                self.primary.clients.len() - 1
+                })
             }
         };
         self.primary.clients[idx].last_interaction = now;
@@ -714,7 +764,7 @@ impl Server {
             rdb_bytes,
             rate,
             targets: Vec::new(),
-            produced: Vec::new(),
+            produced: BTreeSet::new(),
             exited: false,
         };
         let replid = self.primary.replid;
@@ -844,13 +894,14 @@ impl Server {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
-        if !child.produced.contains(&id) {
-            child.produced.push(id);
-        }
-        if child
-            .targets
-            .iter()
-            .all(|(t, _)| child.produced.contains(t))
+        child.produced.insert(id);
+        // Every target produced: `produced` then holds at least as many ids as there are
+        // targets, so the full check only runs once that is so.
+        if child.produced.len() >= child.targets.len()
+            && child
+                .targets
+                .iter()
+                .all(|(t, _)| child.produced.contains(t))
         {
             child.exited = true;
         }
@@ -1000,6 +1051,11 @@ impl Server {
             first_offset: first,
             written_base,
         });
+        let feed = super::invariants::Feed {
+            first_offset: first,
+            written_base,
+        };
+        super::invariants::primary_feeds(ctx, self.node, conn, feed);
         transport::write(ctx, conn, DOWN, pending);
         let rate = self.effective_rate();
         transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
@@ -1010,8 +1066,8 @@ impl Server {
 
     fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
         let k = self.cfg.repl_backlog_size.bytes();
-        let l = self.cfg.client_output_buffer_limit;
-        (l.effective_hard(k), l.effective_soft(k))
+        self.release
+            .effective_cob_limits(self.cfg.client_output_buffer_limit, k)
     }
 
     /// Re-arms the prediction of client `i`'s next limit check point.
@@ -1224,7 +1280,7 @@ impl Server {
             let replica = self.primary.clients[i].replica;
             ctx.env().resume_offsets[replica] = Some(pos);
         }
-        let c = self.primary.clients.remove(i);
+        let c = self.primary.remove_client(i);
         let addr = ctx
             .env()
             .nodes
@@ -1596,6 +1652,10 @@ impl Server {
         self.primary.clock.reanchor(ctx.now(), 0);
         for c in &self.primary.clients {
             transport::read_mode(ctx, c.conn, UP, ReadMode::Stopped);
+            // A stopped process writes no new stream to its replicas.
+            if c.stream.is_some() {
+                transport::produce(ctx, c.conn, DOWN, Production::buffered(Rate::new(0)));
+            }
         }
         self.set_pipe_flow(ctx, false);
     }

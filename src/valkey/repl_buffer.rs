@@ -173,6 +173,16 @@ impl ReplBuffer {
         self.offset
     }
 
+    /// The offset just before block 0 (the primary offset when the backlog was created).
+    pub(crate) fn base_offset(&self) -> u64 {
+        self.base
+    }
+
+    /// The index of the backlog's first block.
+    pub(crate) fn first_block_index(&self) -> u64 {
+        self.first_block
+    }
+
     /// Payload bytes per block.
     pub fn block_bytes(&self) -> u64 {
         self.block_bytes

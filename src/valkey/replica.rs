@@ -182,6 +182,15 @@ impl Server {
 
     /// `REPLICAOF <node>` or `REPLICAOF NO ONE`.
     pub(crate) fn replicaof(&mut self, ctx: C<'_, '_>, target: Option<usize>) {
+        if target.is_some() && target == self.replica.primary_node {
+            // replicaofCommand: already attached to that primary, nothing happens.
+            let text = "REPLICAOF would result into synchronization with the primary we are already connected with. No operation performed.";
+            self.log(ctx, Level::Notice, text.to_string());
+            return;
+        }
+        // replicationCachePrimaryUsingMyself: what the dataset holds now, including what a
+        // streaming link applied since its sync.
+        self.replica.offset = self.current_offset(ctx);
         self.drop_link(ctx);
         let was_replica = self.replica.primary_node.is_some();
         self.replica.primary_node = target;
@@ -193,12 +202,16 @@ impl Server {
                 self.replica.cached = None;
                 let old = self.replica.replid.map_or(0, |r| r.0);
                 self.replica.replid = Some(ReplId(old.rotate_left(13) ^ 0x5157_4A1D));
+                // Its history now goes on from what it holds, under the new id.
+                super::invariants::replica_dataset(ctx, self.node, Some(self.replica.offset));
                 self.log(ctx, Level::Notice, "MASTER MODE enabled (user request from 'id=4 addr=127.0.0.1:0 laddr=127.0.0.1:0 fd=8 name= age=0 idle=0 flags=N db=9 cmd=replicaof user=default')".to_string());
             }
             return;
         }
-        if self.replica.replid.is_none() {
-            // A replica always offers a replication id: its own on its very first sync (§10.3).
+        if !was_replica && self.replica.replid.is_none() {
+            // A primary turned replica offers a replication id: its own on its very first sync
+            // (§10.3). A replica whose data was flushed by a load that did not finish has none
+            // (`PSYNC ? -1`).
             self.replica.replid = Some(ReplId(self.primary.replid.0 ^ 0xABCD));
             self.replica.offset = 0;
         }
@@ -306,6 +319,7 @@ impl Server {
 
     /// Closes both channels and forgets the sync in progress.
     fn drop_link(&mut self, ctx: C<'_, '_>) {
+        super::invariants::replica_dropping(ctx, self.node);
         self.replica.download_failed = false;
         self.replica.stream_read_before += self.stream_bytes_read(ctx);
         // `cancelReplicationHandshake` / `freeClient` close the sockets (a FIN, not a reset):
@@ -479,6 +493,7 @@ impl Server {
                 Level::Notice,
                 format!("Trying a partial resynchronization (request {id}:{offset})."),
             );
+            super::invariants::replica_psync(ctx, self.node, offset);
         }
         self.set_main_phase(MainPhase::PsyncSent);
         transport::send(ctx, conn, Side::Initiator, Proto::Psync { replid, offset });
@@ -533,6 +548,11 @@ impl Server {
             read_base,
             base_offset: offset,
         });
+        if let Some(upstream) = self.replica.primary_node {
+            super::invariants::replica_streaming(
+                ctx, self.node, upstream, main.conn, offset, read_base,
+            );
+        }
         transport::read_mode(ctx, main.conn, DOWN, ReadMode::Unlimited);
         transport::send(ctx, main.conn, Side::Initiator, Proto::Ack(offset));
         self.replica.synced_once = true;
@@ -796,6 +816,11 @@ impl Server {
         let rdb_bytes = rdb.rdb_bytes;
         self.replica.loading = true;
         self.replica.cached = None;
+        // replicationAttachToNewPrimary discarded the cached primary and the data goes: a load
+        // that does not finish leaves nothing to resume, so the next sync is a full one
+        // (`PSYNC ? -1`), not a PSYNC of the flushed dataset's old id and offset.
+        self.replica.replid = None;
+        super::invariants::replica_dataset(ctx, self.node, None);
         self.log(
             ctx,
             Level::Notice,
@@ -845,6 +870,7 @@ impl Server {
             .push(now, Event::LoadDone { replica: node });
         self.replica.replid = Some(rdb.replid);
         self.replica.offset = rdb.offset;
+        super::invariants::replica_dataset(ctx, node, Some(rdb.offset));
         if !rdb.dual {
             self.log(
                 ctx,

@@ -9,6 +9,7 @@ use super::config::ValkeyConfig;
 use super::info::InfoSample;
 use super::log::{Level, LogLine, Role};
 use super::primary::PrimaryState;
+use super::release::Release;
 use super::replica::ReplicaState;
 use super::spec::{DatasetSpec, PerfSpec};
 use super::world::{Control, Msg, Timer, World};
@@ -22,6 +23,8 @@ pub struct Server {
     pub(crate) name: String,
     pub(crate) pid: u32,
     pub(crate) cfg: ValkeyConfig,
+    /// The release whose semantics this server has (asked where a mechanism differs).
+    pub(crate) release: Release,
     pub(crate) perf: PerfSpec,
     pub(crate) dataset: DatasetSpec,
     /// Keys held now (a fraction accumulates from new-key writes).
@@ -59,6 +62,7 @@ impl Server {
             name: name.to_string(),
             pid: 1000 + node as u32 * 111,
             cfg,
+            release: Release::default(),
             perf,
             dataset,
             keys,
@@ -129,7 +133,7 @@ impl Server {
             },
             role,
             level,
-            text,
+            text: self.release.log_text(text),
         };
         let world = ctx.env();
         let fired = world.logs.write(line);
@@ -186,6 +190,7 @@ impl Server {
         if let Some(buf) = self.primary.buffer.as_mut() {
             buf.before_sleep(command_bytes);
         }
+        super::invariants::after_event(self, ctx);
     }
 
     fn on_net(&mut self, n: Notification, ctx: C<'_, '_>) {

@@ -454,6 +454,9 @@ fn default_latency() -> SimDuration {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ClusterSpec {
+    /// The server release every node runs (`[model] server`).
+    #[serde(default)]
+    pub server: super::release::Release,
     /// The servers.
     pub nodes: Vec<NodeSpec>,
     /// The links between hosts.

@@ -101,6 +101,9 @@ pub(crate) fn connect(ctx: C<'_, '_>, from_node: usize, to_node: usize) -> Optio
         .net
         .connect(now, a.host, b.host, options, [a.actor, b.actor])
         .ok()?;
+    if let Some(checker) = world.checker.as_mut() {
+        checker.conn_opened(conn);
+    }
     rearm(ctx);
     Some(conn)
 }

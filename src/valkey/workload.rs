@@ -11,6 +11,7 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use super::trace::{Interpolation, TraceCursor, TracePlay, TraceQuantity, TraceSeries};
 use crate::engine::{ActorRng, SimDuration};
 use crate::units::ByteSize;
 
@@ -26,6 +27,9 @@ pub enum PatternKind {
     Bursts,
     /// A linear ramp (`from-ops-per-sec`, `to-ops-per-sec`, `over`, optional `steps`).
     Ramp,
+    /// A rate recorded in production (`file`, `quantity`, optional `column`, `interpolation`,
+    /// `loop`, `scale`, `trace-start`, `max-gap`, `resolution`).
+    Trace,
 }
 
 /// How the command rate evolves.
@@ -63,6 +67,8 @@ pub enum LoadPattern {
         /// Number of steps (default 20).
         steps: u32,
     },
+    /// A recorded rate, played from `start_ns` (see [`TracePlay`]).
+    Trace(TracePlay),
 }
 
 /// The size of the values written.
@@ -210,6 +216,40 @@ pub struct WorkloadSpec {
     /// Ramp: number of steps (default 20).
     #[serde(default)]
     pub steps: Option<u32>,
+    /// Trace: the CSV file of the recorded rate, relative to the model file (read by the
+    /// scenario layer into `series`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Trace: the column with the values, by header name or 1-based number (default: the last
+    /// column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// Trace: what the values count (`bytes-per-sec`, `ops-per-sec` or `offset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<TraceQuantity>,
+    /// Trace: `step` (default) or `linear` between rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<Interpolation>,
+    /// Trace: start again from the first row after the last (default false: hold the last
+    /// rate).
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looping: Option<bool>,
+    /// Trace: multiply every rate (default 1; `1.5` for 50 % growth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Trace: where in the trace the load starts, from its first row (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_start: Option<SimDuration>,
+    /// Trace: the longest gap allowed between two rows (default: 5 × the median spacing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gap: Option<SimDuration>,
+    /// Trace, linear: the longest constant-rate sub-step (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<SimDuration>,
+    /// Trace: the recorded rate itself, as read from `file` (the resolved model and repro
+    /// bundles carry it, so they replay without the CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<TraceSeries>,
     /// Value sizes.
     #[serde(default = "default_value_size")]
     pub value_size: SizeDist,
@@ -255,6 +295,16 @@ impl WorkloadSpec {
             to_ops_per_sec: None,
             over: None,
             steps: None,
+            file: None,
+            column: None,
+            quantity: None,
+            interpolation: None,
+            looping: None,
+            scale: None,
+            trace_start: None,
+            max_gap: None,
+            resolution: None,
+            series: None,
             value_size: SizeDist::Fixed { size: value_size },
             key_bytes,
             new_key_fraction: 0.0,
@@ -312,6 +362,59 @@ impl WorkloadSpec {
                 over: need_d(self.over, "over")?,
                 steps: self.steps.unwrap_or(20),
             },
+            PatternKind::Trace => LoadPattern::Trace(self.trace_play()?),
+        })
+    }
+
+    /// The trace ready to play: its rows in commands/s, scaled.
+    fn trace_play(&self) -> Result<TracePlay, String> {
+        let name = &self.name;
+        let Some(series) = self.series.as_ref() else {
+            return Err(format!(
+                "workload {name}: pattern \"trace\" needs file (a CSV of the recorded rate, \
+                 relative to the model file) and quantity (bytes-per-sec, ops-per-sec or offset)"
+            ));
+        };
+        series
+            .check()
+            .map_err(|e| format!("workload {name}: {e}"))?;
+        let scale = self.scale.unwrap_or(1.0);
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(format!(
+                "workload {name}: scale {scale} is not a factor >= 0 (1 = as recorded, 1.5 = 50 % more)"
+            ));
+        }
+        let resolution = self.resolution.unwrap_or(SimDuration::from_secs(1));
+        if resolution == SimDuration::ZERO {
+            return Err(format!(
+                "workload {name}: resolution must be greater than zero (e.g. \"1s\")"
+            ));
+        }
+        let start_ns = self.trace_start.map_or(0, SimDuration::as_nanos);
+        let looping = self.looping.unwrap_or(false);
+        if start_ns >= series.length_ns && !looping {
+            return Err(format!(
+                "workload {name}: trace-start {} is past the end of the trace ({}); with loop = \
+                 true it wraps around",
+                SimDuration::from_nanos(start_ns),
+                SimDuration::from_nanos(series.length_ns)
+            ));
+        }
+        let per_op = match series.quantity {
+            TraceQuantity::OpsPerSec => 1.0,
+            _ => self.bytes_per_op(),
+        };
+        Ok(TracePlay {
+            points: series
+                .points
+                .iter()
+                .map(|&(t, v)| (t, v * scale / per_op))
+                .collect(),
+            length_ns: series.length_ns,
+            interpolation: self.interpolation.unwrap_or_default(),
+            looping,
+            start_ns,
+            resolution_ns: resolution.as_nanos(),
         })
     }
 
@@ -334,6 +437,7 @@ impl WorkloadSpec {
                 steps,
                 ..
             } => rate_ok(*from_ops_per_sec) && rate_ok(*to_ops_per_sec) && *steps > 0,
+            LoadPattern::Trace(play) => play.points.iter().all(|p| rate_ok(p.1)),
         };
         if !ok {
             return Err(format!(
@@ -387,12 +491,22 @@ pub struct Phase {
 pub struct LoadSchedule {
     pattern: LoadPattern,
     step: u64,
+    /// Where a trace is.
+    cursor: Option<TraceCursor>,
 }
 
 impl LoadSchedule {
     /// A schedule at its first phase.
     pub fn new(pattern: LoadPattern) -> Self {
-        LoadSchedule { pattern, step: 0 }
+        let cursor = match &pattern {
+            LoadPattern::Trace(play) => Some(TraceCursor::new(play)),
+            _ => None,
+        };
+        LoadSchedule {
+            pattern,
+            step: 0,
+            cursor,
+        }
     }
 
     /// The next phase, drawing from `rng` where the pattern is random.
@@ -451,6 +565,11 @@ impl LoadSchedule {
                     ops_per_sec: from_ops_per_sec + (to_ops_per_sec - from_ops_per_sec) * frac,
                     hold: Some(len.max(SimDuration::from_nanos(1))),
                 }
+            }
+            LoadPattern::Trace(play) => {
+                let cursor = self.cursor.get_or_insert_with(|| TraceCursor::new(play));
+                let (ops_per_sec, hold) = cursor.next(play);
+                Phase { ops_per_sec, hold }
             }
         }
     }

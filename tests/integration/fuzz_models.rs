@@ -154,7 +154,7 @@ fn run_limited(dir: &Path, model: &Path) -> Outcome {
     use std::os::unix::process::CommandExt;
     let stdout_path = dir.join("stdout");
     let stderr_path = dir.join("stderr");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_replsim"));
+    let mut cmd = crate::checked::replsim();
     cmd.arg("run")
         .arg(model)
         .arg("--out")

@@ -18,7 +18,7 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 fn help(sub: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .args([sub, "--help"])
         .output()
         .unwrap();
@@ -64,7 +64,7 @@ fn help_examples_name_files_that_exist() {
     // The smoke sweep writes the bundles the help replays.
     let dir = std::env::temp_dir().join(format!("replsim-help-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .arg("sweep")
         .arg(root.join("experiments/smoke.toml"))
         .arg("-q")

@@ -11,7 +11,7 @@ use replsim::valkey::{Cluster, InfoSample, Outcome, RunResult};
 
 fn run_text(text: &str) -> RunResult {
     let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -319,4 +319,47 @@ fn a_zero_backlog_size_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("repl-backlog-size"), "{err}");
+}
+
+// ------------------------------------------- 6. a PSYNCed replica catches up to the last byte
+
+/// A replica that PSYNCs mid-stream (the kill comes while ~1500 writes/s run) and then sees the
+/// writes stop ends at exactly the primary's offset. The stream clock and the socket's producer
+/// rounded the fluid at different anchors, and the replica stayed one byte short for good
+/// (found by the conformance set: replication-psync.tcl's DEBUG DIGEST wait).
+#[test]
+fn a_psynced_replica_ends_at_the_primarys_offset() {
+    for kill_ms in [1_503, 2_000, 2_777] {
+        let actions = format!(
+            r#"
+[[actions]]
+do = "kill-connection"
+node = "replica"
+at = "{kill_ms}ms"
+
+[[actions]]
+do = "stop-load"
+load = "writes"
+at = "3500ms"
+"#
+        );
+        // A Poisson load changes its rate every 100 ms: each change re-anchors the socket's
+        // producer (a constant load whose bytes per millisecond are whole never showed it).
+        let text = pair("5s", "", "", &actions).replace(
+            "pattern = \"constant\"\nops-per-sec = 1000",
+            "pattern = \"poisson\"\nops-per-sec = 1537",
+        );
+        assert!(text.contains("poisson"));
+        let r = run_text(&text);
+        assert_eq!(r.record.full_syncs, 1, "{}", log_of(&r, "primary"));
+        assert_eq!(r.record.partial_syncs_ok, 1, "{}", log_of(&r, "primary"));
+        let p = samples(&r, "primary");
+        let q = samples(&r, "replica");
+        let (p, q) = (p.last().unwrap(), q.last().unwrap());
+        assert!(p.master_repl_offset > 300_000, "writes ran");
+        assert_eq!(
+            q.slave_repl_offset, p.master_repl_offset,
+            "kill at {kill_ms} ms: the replica ends short of the primary"
+        );
+    }
 }

@@ -18,10 +18,7 @@ fn root() -> &'static Path {
 }
 
 fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(args)
-        .output()
-        .unwrap()
+    crate::checked::replsim().args(args).output().unwrap()
 }
 
 /// `replsim run models/default.toml --out <dir>/out <args>`: (exit code, stderr).

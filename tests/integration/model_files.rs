@@ -47,7 +47,7 @@ fn parse(text: &str, overrides: &[Override]) -> ModelFile {
 }
 
 fn run(m: &ModelFile) -> RunResult {
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -59,7 +59,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// `replsim run <model> --out <dir>/out <extra>`: (exit code, stdout, stderr).
 fn cli(dir: &Path, model: &Path, extra: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let out = crate::checked::replsim()
         .arg("run")
         .arg(model)
         .arg("--out")

@@ -21,7 +21,7 @@ fn model(name: &str) -> PathBuf {
 
 /// Runs replsim in `cwd`.
 fn replsim_in(cwd: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
+    crate::checked::replsim()
         .current_dir(cwd)
         .args(args.iter().map(|a| a.as_ref()))
         .output()

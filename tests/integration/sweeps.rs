@@ -54,7 +54,7 @@ fn small(dir: &Path) -> PathBuf {
 }
 
 fn replsim(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
+    crate::checked::replsim()
         .args(args.iter().map(|a| a.as_ref()))
         .output()
         .unwrap()
@@ -293,7 +293,7 @@ fn resume_after_kill_9_gives_the_uninterrupted_tables() {
     let reference = dir.join("reference");
     sweep(&exp, &reference, &["--jobs", "2"]);
     let out = dir.join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_replsim"))
+    let mut child = crate::checked::replsim()
         .args(["sweep", "-q", "--jobs", "2", "--out"])
         .arg(&out)
         .arg(&exp)

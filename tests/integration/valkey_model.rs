@@ -23,7 +23,7 @@ fn run(model: &str, overrides: &[Override]) -> RunResult {
         .join("models")
         .join(model);
     let m = load_model(&path, overrides).unwrap_or_else(|e| panic!("{model}: {e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -361,7 +361,7 @@ fn same_seed_same_run_other_seed_other_run() {
 fn a_diskless_load_finishes_with_the_transfer() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/15-diskless-load-clean.toml");
     let m = load_model(&path, &[]).unwrap();
-    let r = Cluster::build(&m.cluster(), &m.run_options())
+    let r = Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap();
@@ -380,7 +380,7 @@ fn run_validation_case(file: &str) -> RunResult {
         .join("validation")
         .join(file);
     let m = load_model(&path, &[]).unwrap();
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
