@@ -23,6 +23,7 @@ mod outputs;
 mod report;
 mod run_logs;
 mod scratch;
+mod script_actions;
 mod swarm;
 mod shared_fork;
 mod sweeps;
