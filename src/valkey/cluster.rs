@@ -544,15 +544,10 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
                 Some(n) if n.name == node.name => {
                     return Err(bad(key("replicaof"), "a node cannot replicate from itself"));
                 }
-                Some(n) if n.role != NodeRole::Primary => {
-                    return Err(bad(
-                        key("replicaof"),
-                        format!(
-                            "\"{target}\" is not a primary (chained replication is not modelled)"
-                        ),
-                    ));
-                }
                 _ => {}
+            }
+            if node.role == NodeRole::Replica {
+                check_chain(spec, i)?;
             }
         }
         for (k, rate) in [
@@ -591,6 +586,32 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
                 format!("\"{}\" is used by two workloads", w.name),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A replica's chain of primaries (`replicaof`, chained replication) must end at a node with
+/// `role = "primary"`: a cycle is an impossible topology.
+fn check_chain(spec: &ClusterSpec, start: usize) -> Result<(), BuildError> {
+    let mut seen = vec![start];
+    let mut at = start;
+    while let Some(up) = primary_of(spec, at) {
+        if seen.contains(&up) {
+            let names: Vec<&str> = seen
+                .iter()
+                .chain(std::iter::once(&up))
+                .map(|&j| spec.nodes[j].name.as_str())
+                .collect();
+            return Err(bad(
+                format!("nodes[{start}].replicaof"),
+                format!(
+                    "an impossible topology: the replication chain {} is a cycle (every chain must end at a node with role = \"primary\")",
+                    names.join(" -> ")
+                ),
+            ));
+        }
+        seen.push(up);
+        at = up;
     }
     Ok(())
 }
@@ -756,8 +777,7 @@ fn resolve_actions(
             ));
         }
         if a.kind == ActionKind::KillConnection
-            && a
-                .value
+            && a.value
                 .as_deref()
                 .is_some_and(|v| !super::script::KILL_KINDS.contains(&v))
         {

@@ -194,6 +194,11 @@ pub struct ValkeyConfig {
     /// (`DEFAULT_WAIT_BEFORE_RDB_CLIENT_FREE`, 5 s in 9.1; `DEBUG delay-rdb-client-free-seconds`).
     #[serde(with = "secs")]
     pub rdb_client_grace_period: SimDuration,
+    /// `save` ("" here; Valkey's own default has save points): replsim writes no snapshots, so
+    /// this only decides whether a disk save started for replicas is killed when no replica
+    /// waits for it any more (`freeClient`: only with no save points, as in Valkey's test "Kill
+    /// rdb child process if its dumping RDB is not useful").
+    pub save: String,
 }
 
 impl Default for ValkeyConfig {
@@ -215,6 +220,7 @@ impl Default for ValkeyConfig {
             hz: 10,
             rdbcompression: true,
             rdb_client_grace_period: SimDuration::from_secs(5),
+            save: String::new(),
         }
     }
 }
@@ -260,6 +266,16 @@ impl ValkeyConfig {
                 "must be at least 1 second".to_string(),
             );
         }
+        let words: Vec<&str> = self.save.split_whitespace().collect();
+        if !words.len().is_multiple_of(2) || words.iter().any(|w| w.parse::<u64>().is_err()) {
+            return err(
+                "save",
+                format!(
+                    "\"{}\" is not \"\" or pairs of \"<seconds> <changes>\" (e.g. \"900 1\")",
+                    self.save
+                ),
+            );
+        }
         let cob = self.client_output_buffer_limit;
         if cob.hard.bytes() > 0 && cob.soft.bytes() > cob.hard.bytes() {
             return err(
@@ -277,6 +293,11 @@ impl ValkeyConfig {
     /// **and** diskless sync (valkey-model.md §4 preconditions).
     pub fn serves_dual_channel(&self) -> bool {
         self.dual_channel_replication_enabled && self.repl_diskless_sync
+    }
+
+    /// Whether `save` has save points (`server.saveparamslen > 0`).
+    pub fn has_save_points(&self) -> bool {
+        !self.save.trim().is_empty()
     }
 
     /// The `serverCron` period (1/hz).

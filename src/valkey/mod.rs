@@ -2,6 +2,8 @@
 //! and client actors. Follows `valkey-model.md`; where it simplifies, the doc comment of the
 //! code says what and why. Knows nothing of files, the CLI or charts.
 
+mod bgsave_share;
+mod chain;
 mod cluster;
 mod config;
 mod info;
@@ -11,6 +13,7 @@ pub mod limits;
 mod log;
 mod primary;
 mod proto;
+mod rdb_pipe;
 mod release;
 mod repl_buffer;
 mod replica;
