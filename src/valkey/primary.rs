@@ -425,26 +425,6 @@ impl Server {
         }
     }
 
-    /// When the stream stops, every writing client's socket has been handed exactly the
-    /// buffer's bytes: the fluid production and the stream clock round separately, and a byte
-    /// left behind would leave the replica one byte short for good (a PSYNC after a failover
-    /// then asks for an offset its new primary never had).
-    fn top_up_streams(&mut self, ctx: C<'_, '_>) {
-        let Some(end) = self.primary.buffer.as_ref().map(|b| b.offset() + 1) else {
-            return;
-        };
-        for i in 0..self.primary.clients.len() {
-            let (conn, start) = (self.primary.clients[i].conn, self.primary.clients[i].stream);
-            let Some(start) = start else { continue };
-            let written = transport::level(ctx, conn, DOWN, Quantity::Written)
-                .saturating_sub(start.written_base);
-            let due = end.saturating_sub(start.first_offset);
-            if due > written {
-                transport::write(ctx, conn, DOWN, due - written);
-            }
-        }
-    }
-
     /// A load client's new rate.
     pub(crate) fn set_client_rate(
         &mut self,
