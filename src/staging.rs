@@ -36,6 +36,8 @@ pub enum OutputKind {
     Sweep,
     /// A validation directory (`replsim validate`).
     Validate,
+    /// One model under each release (`replsim versions`).
+    Versions,
 }
 
 impl OutputKind {
@@ -45,6 +47,7 @@ impl OutputKind {
             OutputKind::Run => "run",
             OutputKind::Sweep => "sweep",
             OutputKind::Validate => "validate",
+            OutputKind::Versions => "versions",
         }
     }
 

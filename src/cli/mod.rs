@@ -10,6 +10,7 @@ pub mod replay;
 pub mod run;
 pub mod sweep;
 pub mod validate;
+pub mod versions;
 
 use clap::{Parser, Subcommand};
 
@@ -84,6 +85,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run models on real valkey-server processes and in the simulator; print where they agree.
     Validate(validate::ValidateArgs),
+    /// Run one model under each server release (Redis 6.2 … Valkey 9.2): will upgrading fix it?
+    Versions(versions::VersionsArgs),
     /// Measure this machine's loopback for the calibrated model (real valkey-server processes).
     Calibrate(calibrate::CalibrateArgs),
 }
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Versions(args) => versions::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Completions(args) => completions::run(args),

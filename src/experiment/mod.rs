@@ -46,6 +46,7 @@ mod shard;
 pub mod store;
 mod sweep;
 mod table;
+pub mod versions;
 
 pub use axis::{Axis, AxisSpec, RangeSpec, value_text};
 pub use bundle::{Bundle, Replay};
@@ -59,3 +60,4 @@ pub use shard::Shard;
 pub use store::{Manifest, SweepDir, Tally};
 pub use sweep::{MAX_JOBS, ROW_BYTES, SweepOptions, SweepReport, default_dir, sweep};
 pub use table::Row;
+pub use versions::{VersionRow, compare, to_csv};
