@@ -24,3 +24,4 @@ mod sweeps;
 mod timers;
 mod units;
 mod valkey_model;
+mod versions;
