@@ -68,8 +68,6 @@ fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
 /// The outcome record of one run (DESIGN.md "Outcome of a run").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutcomeRecord {
-    /// The server release the run modelled (`[model] server`).
-    pub server: Release,
     /// How the run ended.
     pub outcome: Outcome,
     /// The first limit crossed.
@@ -108,6 +106,8 @@ pub struct OutcomeRecord {
     pub wall_seconds: f64,
     /// replsim's version.
     pub replsim_version: &'static str,
+    /// The server release the run modelled (`[model] server`).
+    pub server: Release,
     /// Every scripted wait held in time (`assertions_failed` is empty): the modelled test
     /// passed. True for a model without a script.
     pub passed: bool,
@@ -151,7 +151,6 @@ impl OutcomeRecord {
             .max()
             .unwrap_or(0);
         OutcomeRecord {
-            server: Release::default(),
             outcome: class.outcome,
             first_limit: class.first_limit,
             in_sync_at_end,
@@ -181,6 +180,7 @@ impl OutcomeRecord {
             sim_seconds: 0.0,
             wall_seconds: 0.0,
             replsim_version: env!("CARGO_PKG_VERSION"),
+            server: Release::default(),
             passed: true,
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),

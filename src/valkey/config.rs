@@ -199,6 +199,31 @@ pub struct ValkeyConfig {
     /// waits for it any more (`freeClient`: only with no save points, as in Valkey's test "Kill
     /// rdb child process if its dumping RDB is not useful").
     pub save: String,
+    /// Redis 8 `replica-full-sync-buffer-limit` (0 = the replica's COB hard limit): the cap of
+    /// an rdb-channel replica's local buffer. Refused on other releases.
+    #[serde(skip_serializing_if = "is_zero_bytes")]
+    pub replica_full_sync_buffer_limit: ByteSize,
+    /// Valkey 9.2 `repl-throttling-enabled` (no). Not modelled yet: `yes` is refused.
+    #[serde(with = "yes_no", skip_serializing_if = "is_false")]
+    pub repl_throttling_enabled: bool,
+    /// Valkey 9.2 `repl-compression` (no). Not modelled yet: anything but `no` is refused.
+    #[serde(skip_serializing_if = "is_no")]
+    pub repl_compression: String,
+    /// Valkey 9.2 `forkless-infrastructure-enabled` (no). Not modelled yet: `yes` is refused.
+    #[serde(with = "yes_no", skip_serializing_if = "is_false")]
+    pub forkless_infrastructure_enabled: bool,
+}
+
+fn is_zero_bytes(b: &ByteSize) -> bool {
+    b.bytes() == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_no(s: &String) -> bool {
+    s.eq_ignore_ascii_case("no")
 }
 
 impl Default for ValkeyConfig {
@@ -221,6 +246,10 @@ impl Default for ValkeyConfig {
             rdbcompression: true,
             rdb_client_grace_period: SimDuration::from_secs(5),
             save: String::new(),
+            replica_full_sync_buffer_limit: ByteSize::new(0),
+            repl_throttling_enabled: false,
+            repl_compression: "no".to_string(),
+            forkless_infrastructure_enabled: false,
         }
     }
 }
@@ -275,6 +304,23 @@ impl ValkeyConfig {
                     self.save
                 ),
             );
+        }
+        let not_modelled = |key| {
+            err(
+                key,
+                "Valkey 9.2's mechanism is not modelled yet (valkey-versions.md); leave it at \
+                 its default (no)"
+                    .to_string(),
+            )
+        };
+        if self.repl_throttling_enabled {
+            return not_modelled("repl-throttling-enabled");
+        }
+        if !is_no(&self.repl_compression) {
+            return not_modelled("repl-compression");
+        }
+        if self.forkless_infrastructure_enabled {
+            return not_modelled("forkless-infrastructure-enabled");
         }
         let cob = self.client_output_buffer_limit;
         if cob.hard.bytes() > 0 && cob.soft.bytes() > cob.hard.bytes() {

@@ -38,7 +38,7 @@ pub use invariants::{Checker, Violation};
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
-pub use release::{Release, ReplicaOutput, TwoChannel};
+pub use release::{Mechanism, Release, ReplicaOutput, TwoChannel};
 pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,

@@ -21,6 +21,7 @@ use super::info::InfoSample;
 use super::journal::{ClientKind, Event, Limit};
 use super::log::{Level, Role};
 use super::proto::{Proto, ReplId};
+use super::release::ReplicaOutput;
 use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ReplBuffer, block_payload};
 use super::server::{C, Server};
 use super::transport::{self, DOWN, UP};
@@ -1829,6 +1830,12 @@ impl Server {
             s.repl_backlog_first_byte_offset = buf.first_byte_offset();
             s.repl_backlog_histlen = buf.histlen();
             s.mem_total_replication_buffers = buf.mem_total();
+            if self.release.replica_output() == ReplicaOutput::PrivateLists {
+                // Redis ≤ 6.2: a preallocated circular backlog plus every replica's own copy
+                // of the stream (INFO's mem_replication_backlog + mem_clients_slaves).
+                s.mem_total_replication_buffers = self.cfg.repl_backlog_size.bytes()
+                    + p.clients.iter().map(|c| buf.cob_bytes(c.id)).sum::<u64>();
+            }
             for c in &p.clients {
                 let omem = buf.cob_bytes(c.id);
                 if c.rdb_only {

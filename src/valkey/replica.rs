@@ -957,7 +957,7 @@ impl Server {
             _ => ReadMode::Unlimited,
         };
         transport::read_mode(ctx, main.conn, DOWN, mode);
-        let cap = self.cfg.client_output_buffer_limit.hard.bytes();
+        let cap = self.release.replica_buffer_cap(&self.cfg);
         if cap > 0 {
             let w = transport::watch(
                 ctx,
@@ -993,7 +993,16 @@ impl Server {
         let Some(main) = self.replica.main.clone() else {
             return;
         };
-        transport::read_mode(ctx, main.conn, DOWN, ReadMode::Stopped);
+        let apply_rate = self.perf.apply_rate.bytes_per_sec();
+        // Valkey reads nothing while it applies; Redis 8 keeps reading, at most half of what it
+        // applies (simplification: the apply is timed as if the reads ran at that cap, the
+        // longest it can take, and ends with everything read so far applied).
+        let share = self.release.reads_while_applying();
+        let mode = match share {
+            Some(f) => ReadMode::Rate(Rate::new(((apply_rate as f64 * f) as u64).max(1))),
+            None => ReadMode::Stopped,
+        };
+        transport::read_mode(ctx, main.conn, DOWN, mode);
         let bytes =
             transport::level(ctx, main.conn, DOWN, Quantity::Read).saturating_sub(read_base);
         self.set_main_phase(MainPhase::BufferFull { read_base });
@@ -1001,7 +1010,8 @@ impl Server {
             r.phase = RdbPhase::Applying;
             r.applying = bytes;
         }
-        let took = time_for(bytes, self.perf.apply_rate.bytes_per_sec());
+        let drain_rate = (apply_rate as f64 * (1.0 - share.unwrap_or(0.0))) as u64;
+        let took = time_for(bytes, drain_rate.max(1));
         let attempt = self.replica.attempt;
         ctx.schedule(Msg::Timer(Timer::ApplyDone(attempt)), took);
     }
@@ -1022,7 +1032,16 @@ impl Server {
             "PRIMARY <-> REPLICA sync: Finished with success".to_string(),
         );
         transport::reset(ctx, rdb.conn, Side::Initiator);
-        let offset = rdb.offset + rdb.applying;
+        let mut applied = rdb.applying;
+        if self.release.reads_while_applying().is_some()
+            && let Some(main) = self.replica.main.as_ref()
+            && let MainPhase::BufferFull { read_base } = &main.phase
+        {
+            let conn = main.conn;
+            let read_base = *read_base;
+            applied = transport::level(ctx, conn, DOWN, Quantity::Read).saturating_sub(read_base);
+        }
+        let offset = rdb.offset + applied;
         self.replica.offset = offset;
         self.start_streaming(ctx, offset);
     }

@@ -31,3 +31,4 @@ mod timers;
 mod trace_load;
 mod units;
 mod valkey_model;
+mod versions;
