@@ -2,12 +2,12 @@
 //! grows, and bad input is refused with exit 2 naming the file.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::scratch;
 
 fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
+    crate::checked::replsim()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
