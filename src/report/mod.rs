@@ -51,6 +51,7 @@ mod timeline;
 use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
+pub use params::closed_form_for;
 pub use probability::wilson_interval;
 
 /// What kind of output directory a path is.

@@ -756,8 +756,7 @@ fn resolve_actions(
             ));
         }
         if a.kind == ActionKind::KillConnection
-            && a
-                .value
+            && a.value
                 .as_deref()
                 .is_some_and(|v| !super::script::KILL_KINDS.contains(&v))
         {
