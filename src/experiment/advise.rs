@@ -564,7 +564,15 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
             knob.show(c)
         )));
     }
-    let lo = knob.snap(min.unwrap_or(c / RANGE)).max(0.0);
+    // A hard COB limit below the soft one is rejected by the model: the default range starts at
+    // the soft limit.
+    let floor = match &knob.kind {
+        KnobKind::CobHard { soft, .. } => {
+            soft.parse::<ByteSize>().map_or(0.0, |b| b.bytes() as f64)
+        }
+        _ => 0.0,
+    };
+    let lo = knob.snap(min.unwrap_or((c / RANGE).max(floor))).max(0.0);
     let hi = knob.snap(max.unwrap_or(c * RANGE));
     if lo >= hi {
         return Err(bad(format!(
