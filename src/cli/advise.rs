@@ -26,7 +26,7 @@ Goals: clean_sync (outcome clean_sync), no_full_resync_loop (outcome is not full
 partial_resync_after_drop (a PSYNC was accepted and at most one full sync ran), in_sync_at_end \
 (the replica is online and caught up at the horizon).",
     after_help = "Examples:\n  replsim advise models/default.toml --knob workloads.app.ops-per-sec\n  \
-replsim advise models/default.toml --knob nodes.primary.config.client-output-buffer-limit --seeds 5\n  \
+replsim advise models/default.toml --knob nodes.primary.config.client-output-buffer-limit --set 'nodes.primary.config.client-output-buffer-limit=256mb 0 0'\n  \
 replsim advise models/default.toml --knob links.0.bandwidth --goal in_sync_at_end --json\n\n\
 Prints the recommended value (the passing end of the final bracket, rounded to two significant \
 digits toward the safe side and checked on the full seed count), the boundary with its bracket, \
@@ -60,6 +60,9 @@ pub struct AdviseArgs {
     /// Worker threads (default: all cores); the answer does not depend on it.
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+    /// Set a model field before searching, as for `replsim run --set` (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +92,7 @@ pub fn run(args: AdviseArgs) -> Result<(), CliError> {
     let options = AdviseOptions {
         text,
         file: file.clone(),
+        base: super::run::parse_overrides(&args.set)?,
         knob,
         goal,
         confidence: args.confidence,
@@ -109,7 +113,7 @@ pub fn run(args: AdviseArgs) -> Result<(), CliError> {
         }
     })?;
     let wall = started.elapsed().as_secs_f64();
-    let model = crate::scenario::parse_model(&options.text, &file, &[])
+    let model = crate::scenario::parse_model(&options.text, &file, &options.base)
         .map_err(|e| CliError::bad_input(e.to_string()))?;
     let closed = crate::report::closed_form_for(&model, &advice.knob.path, advice.knob.current);
     if args.json {
@@ -133,6 +137,9 @@ fn print_text(a: &Advice, file: &str, closed: Option<&(f64, String)>, wall: f64)
         k.show(a.range[0]),
         k.show(a.range[1])
     );
+    if let crate::experiment::advise::KnobKind::CobHard { soft, secs } = &k.kind {
+        println!("  (the hard limit varies; the soft limit stays {soft} for {secs} s)");
+    }
     match (a.recommended, a.boundary, a.interval) {
         (Some(rec), Some(b), Some([lo, hi])) => {
             let more = a.direction == Some("more_is_better");

@@ -325,6 +325,8 @@ pub struct AdviseOptions {
     pub text: String,
     /// Its name in messages.
     pub file: String,
+    /// `--set` overrides applied to the model before anything else.
+    pub base: Vec<Override>,
     /// The knob's path.
     pub knob: String,
     /// The goal.
@@ -421,16 +423,15 @@ impl Search<'_> {
     fn run_seed(&self, x: f64, i: u64) -> Result<bool, ExperimentError> {
         let seed = self.base_seed.wrapping_add(i) & (i64::MAX as u64);
         let set = self.knob.set_value(x);
-        let overrides = [
-            Override {
-                path: self.knob.path.clone(),
-                value: set.clone(),
-            },
-            Override {
-                path: "model.seed".into(),
-                value: seed.to_string(),
-            },
-        ];
+        let mut overrides = self.o.base.clone();
+        overrides.push(Override {
+            path: self.knob.path.clone(),
+            value: set.clone(),
+        });
+        overrides.push(Override {
+            path: "model.seed".into(),
+            value: seed.to_string(),
+        });
         let model = parse_model(&self.o.text, &self.o.file, &overrides).map_err(|e| {
             ExperimentError::BadInput(format!(
                 "--knob {}: the model rejects {set:?} ({e}); give --min/--max inside the valid range",
@@ -541,12 +542,13 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
             "--threshold {t}: must be between 0 and 1 exclusive (leave it out for \"every seed\")"
         )));
     }
-    let model = parse_model(&o.text, &o.file, &[]).map_err(|e| bad(e.to_string()))?;
+    let model = parse_model(&o.text, &o.file, &o.base).map_err(|e| bad(e.to_string()))?;
     let accepts = |v: &str| {
-        let set = [Override {
+        let mut set = o.base.clone();
+        set.push(Override {
             path: o.knob.clone(),
             value: v.to_string(),
-        }];
+        });
         parse_model(&o.text, &o.file, &set).is_ok()
     };
     let knob = knob_of(&model, &o.knob, accepts).map_err(bad)?;
