@@ -138,7 +138,11 @@ fn print_text(a: &Advice, file: &str, closed: Option<&(f64, String)>, wall: f64)
         k.show(a.range[1])
     );
     if let crate::experiment::advise::KnobKind::CobHard { soft, secs } = &k.kind {
-        println!("  (the hard limit varies; the soft limit stays {soft} for {secs} s)");
+        if soft == "0" || *secs == 0 {
+            println!("  (the hard limit varies; the soft limit is off)");
+        } else {
+            println!("  (the hard limit varies; the soft limit stays {soft} for {secs} s)");
+        }
     }
     match (a.recommended, a.boundary, a.interval) {
         (Some(rec), Some(b), Some([lo, hi])) => {

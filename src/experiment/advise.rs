@@ -162,6 +162,8 @@ impl Knob {
                 let exact = s.to_string();
                 if exact.chars().any(|c| c.is_ascii_alphabetic()) {
                     exact
+                } else if x >= 1048576.0 {
+                    format!("{:.1} MiB", x / 1048576.0)
                 } else {
                     s.human()
                 }
