@@ -165,7 +165,7 @@ fn print_text(a: &Advice, file: &str, closed: Option<&(f64, String)>, wall: f64)
                 "  recommended: {}   --set {}={:?}",
                 k.show(rec),
                 k.path,
-                k.set_value(rec)
+                k.pretty_set(rec)
             );
         }
         _ => {

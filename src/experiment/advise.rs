@@ -151,6 +151,16 @@ impl Knob {
         }
     }
 
+    /// The `--set` value for `x` as a person writes it (`1400mb 0 0` rather than bytes).
+    pub fn pretty_set(&self, x: f64) -> String {
+        let n = ByteSize::new(x.round().max(0.0) as u64);
+        match &self.kind {
+            KnobKind::Size => n.to_string(),
+            KnobKind::CobHard { soft, secs } => format!("{n} {soft} {secs}"),
+            _ => self.set_value(x),
+        }
+    }
+
     /// `x` for a person (`256.0 MiB`, `1.0 GB/s`, `2.5s`, `12000`).
     pub fn show(&self, x: f64) -> String {
         let n = x.round().max(0.0) as u64;
@@ -692,7 +702,7 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
         }),
         range,
         recommended: Some(rec),
-        recommended_set: Some(s.knob.set_value(rec)),
+        recommended_set: Some(s.knob.pretty_set(rec)),
         boundary: Some(boundary),
         interval: Some([fail.min(pass), fail.max(pass)]),
         verdict: "found",
