@@ -40,6 +40,8 @@ pub enum OutputKind {
     Swarm,
     /// The repro bundles of a conformance run (`replsim conformance --out`).
     Conformance,
+    /// One model under each release (`replsim versions`).
+    Versions,
 }
 
 impl OutputKind {
@@ -51,6 +53,7 @@ impl OutputKind {
             OutputKind::Validate => "validate",
             OutputKind::Swarm => "swarm",
             OutputKind::Conformance => "conformance",
+            OutputKind::Versions => "versions",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod run;
 pub mod swarm;
 pub mod sweep;
 pub mod validate;
+pub mod versions;
 
 use clap::{Parser, Subcommand};
 
@@ -93,6 +94,8 @@ pub enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Run models on real valkey-server processes and in the simulator; print where they agree.
     Validate(validate::ValidateArgs),
+    /// Run one model under each server release (Redis 6.2 … Valkey 9.2): will upgrading fix it?
+    Versions(versions::VersionsArgs),
     /// Measure this machine's loopback for the calibrated model (real valkey-server processes).
     Calibrate(calibrate::CalibrateArgs),
 }
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate::run(args),
         Command::Conformance(args) => conformance::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Versions(args) => versions::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Advise(args) => advise::run(args),

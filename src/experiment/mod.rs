@@ -49,6 +49,7 @@ pub mod store;
 pub mod swarm;
 mod sweep;
 mod table;
+pub mod versions;
 
 pub use axis::{Axis, AxisSpec, RangeSpec, value_text};
 pub use bundle::{Bundle, Replay};
@@ -62,3 +63,4 @@ pub use shard::Shard;
 pub use store::{Manifest, SweepDir, Tally};
 pub use sweep::{MAX_JOBS, ROW_BYTES, SweepOptions, SweepReport, default_dir, sweep};
 pub use table::Row;
+pub use versions::{VersionRow, compare, to_csv};

@@ -47,6 +47,7 @@ pub mod style;
 mod sweep;
 mod table;
 mod timeline;
+mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,12 @@ pub fn draw_run(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 /// a note on the page. Returns the files written.
 pub fn draw_sweep(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     sweep::draw(dir)
+}
+
+/// Draws `versions.svg` / `versions.png` of a `replsim versions` directory from its
+/// `versions.csv`, with `title` on top. Returns the files written.
+pub fn draw_versions(dir: &Path, title: &str) -> Result<Vec<PathBuf>, ReportError> {
+    versions::draw(dir, title)
 }
 
 /// Draws a run or a sweep directory, whichever `dir` is.

@@ -236,20 +236,21 @@ pub(crate) fn parse_trace(
     let max_gap = match w.max_gap {
         Some(g) => g.as_nanos(),
         None => {
+            // The lower median: with two spacings, the smaller (one long gap is still a gap).
             spacings.sort_unstable();
-            spacings[spacings.len() / 2].saturating_mul(5)
+            spacings[(spacings.len() - 1) / 2].saturating_mul(5)
         }
     };
-    for k in 1..times.len() {
-        let gap = times[k] - times[k - 1];
+    for (pair, row) in times.windows(2).zip(rows.windows(2)) {
+        let gap = pair[1] - pair[0];
         if gap > max_gap {
             return Err(at(
-                rows[k].0,
+                row[1].0,
                 format!(
                     "a gap of {} after line {} (max-gap = {}{}); fill the gap, cut the file, or \
                      raise the workload's max-gap",
                     crate::engine::SimDuration::from_nanos(gap),
-                    rows[k - 1].0,
+                    row[0].0,
                     crate::engine::SimDuration::from_nanos(max_gap),
                     if w.max_gap.is_none() {
                         ", five times the median spacing"
@@ -263,19 +264,19 @@ pub(crate) fn parse_trace(
     let n = rows.len();
     let series = if quantity == TraceQuantity::Offset {
         let mut points = Vec::with_capacity(n - 1);
-        for k in 0..n - 1 {
-            let (o0, o1) = (rows[k].2, rows[k + 1].2);
+        for (pair, row) in times.windows(2).zip(rows.windows(2)) {
+            let (o0, o1) = (row[0].2, row[1].2);
             if o1 < o0 {
                 return Err(at(
-                    rows[k + 1].0,
+                    row[1].0,
                     format!(
                         "the offset decreases from {o0} to {o1} (a restart or failover resets \
                          it; cut the file there)"
                     ),
                 ));
             }
-            let dt = (times[k + 1] - times[k]) as f64 / 1e9;
-            points.push((times[k], (o1 - o0) / dt));
+            let dt = (pair[1] - pair[0]) as f64 / 1e9;
+            points.push((pair[0], (o1 - o0) / dt));
         }
         TraceSeries {
             quantity: TraceQuantity::BytesPerSec,
@@ -316,7 +317,7 @@ fn pick_column(
         return Ok(i);
     }
     match want.parse::<usize>() {
-        Ok(k) if k >= 2 && k <= fields => Ok(k - 1),
+        Ok(k) if (2..=fields).contains(&k) => Ok(k - 1),
         Ok(_) => Err(format!(
             "column = {want}: the value column is a number from 2 to {fields} (column 1 is the time)"
         )),
@@ -359,7 +360,7 @@ fn decimal_ns(text: &str) -> Option<i128> {
     }
     // Scientific notation (some exporters): rounded to the nanosecond.
     let v: f64 = text.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e18).then(|| (v * 1e9).round() as i128)
+    (0.0..1e18).contains(&v).then(|| (v * 1e9).round() as i128)
 }
 
 /// RFC 3339 (`2024-05-01T00:00:00Z`, `…+02:00`, fractions) or Grafana's `2024-05-01 00:00:00`

@@ -72,6 +72,7 @@ pub fn directives(config: &ValkeyConfig, loglevel: &str) -> Vec<(String, String)
         ),
         ("hz", config.hz.to_string()),
         ("rdbcompression", yes_no(config.rdbcompression)),
+        ("save", config.save.clone()),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

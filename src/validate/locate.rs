@@ -86,6 +86,9 @@ fn find_binary(explicit: Option<&Path>) -> Result<ServerBinary, String> {
 }
 
 fn check(path: PathBuf, source: &'static str) -> Result<ServerBinary, String> {
+    // Absolute (the servers start in their own folders), symlinks kept (Debian's redis-server
+    // is a link whose name decides what the program does).
+    let path = std::path::absolute(&path).unwrap_or(path);
     let output = Command::new(&path).arg("--version").output().map_err(|e| {
         format!(
             "{} (from {source}): cannot run it: {e}; {HOW_TO_GET}",

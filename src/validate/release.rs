@@ -103,14 +103,6 @@ impl RealRelease {
         matches!(self, RealRelease::Redis62 | RealRelease::Redis70)
     }
 
-    /// Whether a disk-load replica downloads the RDB in a bio thread whose end its main thread
-    /// notices on a ~1 Hz poll (Valkey 9.0 and 9.1 log "Replica main thread creating Bio thread
-    /// to save RDB to disk"); Redis 6.2/7.0 read it in the main thread's event loop
-    /// (`readSyncBulkPayload`) and notice the end, or a cut link, at once.
-    pub fn downloads_in_bio_thread(self) -> bool {
-        !self.is_redis()
-    }
-
     /// Whether a replica's hard COB limit below the backlog size acts as the backlog size
     /// (from Redis 7.0's shared replication buffer on; redis PR #9166).
     pub fn clamps_hard_limit_to_backlog(self) -> bool {

@@ -565,6 +565,16 @@ impl Live {
             Command::ReplicaofNoOne(n) => {
                 self.command(n, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
             }
+            Command::KillPrimaryLink(n) => {
+                let kill = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg("master")
+                    .clone();
+                self.servers[n]
+                    .command::<i64>(&kill, COMMAND_TIMEOUT)
+                    .map(|_| ())
+            }
             Command::KillConnection(n) => {
                 let kill = |kind: &str| {
                     redis::cmd("CLIENT")

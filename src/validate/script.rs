@@ -24,6 +24,8 @@ pub enum Command {
     ReplicaofNoOne(usize),
     /// Kill the node's replication connections.
     KillConnection(usize),
+    /// `CLIENT KILL TYPE MASTER` on the node.
+    KillPrimaryLink(usize),
     /// `DEBUG pause-after-fork 0|1`.
     PauseAfterFork(usize, bool),
     /// `DEBUG POPULATE count prefix size`.
@@ -277,6 +279,7 @@ impl RealScript {
             (ActionKind::KillConnection, Some(n)) if spec.value.is_none() => {
                 Some(Command::KillConnection(n))
             }
+            (ActionKind::KillPrimaryLink, Some(n)) => Some(Command::KillPrimaryLink(n)),
             (ActionKind::PauseAfterFork, Some(n)) => Some(Command::PauseAfterFork(n, on)),
             (ActionKind::Populate, Some(n)) => {
                 let mut it = value.split_whitespace().filter_map(|w| w.parse().ok());

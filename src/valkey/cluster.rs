@@ -68,8 +68,6 @@ fn bad(key: impl Into<String>, reason: impl Into<String>) -> BuildError {
 /// The outcome record of one run (DESIGN.md "Outcome of a run").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OutcomeRecord {
-    /// The server release the run modelled (`[model] server`).
-    pub server: Release,
     /// How the run ended.
     pub outcome: Outcome,
     /// The first limit crossed.
@@ -108,6 +106,8 @@ pub struct OutcomeRecord {
     pub wall_seconds: f64,
     /// replsim's version.
     pub replsim_version: &'static str,
+    /// The server release the run modelled (`[model] server`).
+    pub server: Release,
     /// Every scripted wait held in time (`assertions_failed` is empty): the modelled test
     /// passed. True for a model without a script.
     pub passed: bool,
@@ -151,7 +151,6 @@ impl OutcomeRecord {
             .max()
             .unwrap_or(0);
         OutcomeRecord {
-            server: Release::default(),
             outcome: class.outcome,
             first_limit: class.first_limit,
             in_sync_at_end,
@@ -181,6 +180,7 @@ impl OutcomeRecord {
             sim_seconds: 0.0,
             wall_seconds: 0.0,
             replsim_version: env!("CARGO_PKG_VERSION"),
+            server: Release::default(),
             passed: true,
             assertions_failed: Vec::new(),
             marks: std::collections::BTreeMap::new(),
@@ -544,15 +544,10 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
                 Some(n) if n.name == node.name => {
                     return Err(bad(key("replicaof"), "a node cannot replicate from itself"));
                 }
-                Some(n) if n.role != NodeRole::Primary => {
-                    return Err(bad(
-                        key("replicaof"),
-                        format!(
-                            "\"{target}\" is not a primary (chained replication is not modelled)"
-                        ),
-                    ));
-                }
                 _ => {}
+            }
+            if node.role == NodeRole::Replica {
+                check_chain(spec, i)?;
             }
         }
         for (k, rate) in [
@@ -591,6 +586,32 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
                 format!("\"{}\" is used by two workloads", w.name),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A replica's chain of primaries (`replicaof`, chained replication) must end at a node with
+/// `role = "primary"`: a cycle is an impossible topology.
+fn check_chain(spec: &ClusterSpec, start: usize) -> Result<(), BuildError> {
+    let mut seen = vec![start];
+    let mut at = start;
+    while let Some(up) = primary_of(spec, at) {
+        if seen.contains(&up) {
+            let names: Vec<&str> = seen
+                .iter()
+                .chain(std::iter::once(&up))
+                .map(|&j| spec.nodes[j].name.as_str())
+                .collect();
+            return Err(bad(
+                format!("nodes[{start}].replicaof"),
+                format!(
+                    "an impossible topology: the replication chain {} is a cycle (every chain must end at a node with role = \"primary\")",
+                    names.join(" -> ")
+                ),
+            ));
+        }
+        seen.push(up);
+        at = up;
     }
     Ok(())
 }

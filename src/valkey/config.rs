@@ -194,6 +194,36 @@ pub struct ValkeyConfig {
     /// (`DEFAULT_WAIT_BEFORE_RDB_CLIENT_FREE`, 5 s in 9.1; `DEBUG delay-rdb-client-free-seconds`).
     #[serde(with = "secs")]
     pub rdb_client_grace_period: SimDuration,
+    /// `save` ("" here; Valkey's own default has save points): replsim writes no snapshots, so
+    /// this only decides whether a disk save started for replicas is killed when no replica
+    /// waits for it any more (`freeClient`: only with no save points, as in Valkey's test "Kill
+    /// rdb child process if its dumping RDB is not useful").
+    pub save: String,
+    /// Redis 8 `replica-full-sync-buffer-limit` (0 = the replica's COB hard limit): the cap of
+    /// an rdb-channel replica's local buffer. Refused on other releases.
+    #[serde(skip_serializing_if = "is_zero_bytes")]
+    pub replica_full_sync_buffer_limit: ByteSize,
+    /// Valkey 9.2 `repl-throttling-enabled` (no). Not modelled yet: `yes` is refused.
+    #[serde(with = "yes_no", skip_serializing_if = "is_false")]
+    pub repl_throttling_enabled: bool,
+    /// Valkey 9.2 `repl-compression` (no). Not modelled yet: anything but `no` is refused.
+    #[serde(skip_serializing_if = "is_no")]
+    pub repl_compression: String,
+    /// Valkey 9.2 `forkless-infrastructure-enabled` (no). Not modelled yet: `yes` is refused.
+    #[serde(with = "yes_no", skip_serializing_if = "is_false")]
+    pub forkless_infrastructure_enabled: bool,
+}
+
+fn is_zero_bytes(b: &ByteSize) -> bool {
+    b.bytes() == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_no(s: &String) -> bool {
+    s.eq_ignore_ascii_case("no")
 }
 
 impl Default for ValkeyConfig {
@@ -215,6 +245,11 @@ impl Default for ValkeyConfig {
             hz: 10,
             rdbcompression: true,
             rdb_client_grace_period: SimDuration::from_secs(5),
+            save: String::new(),
+            replica_full_sync_buffer_limit: ByteSize::new(0),
+            repl_throttling_enabled: false,
+            repl_compression: "no".to_string(),
+            forkless_infrastructure_enabled: false,
         }
     }
 }
@@ -260,6 +295,33 @@ impl ValkeyConfig {
                 "must be at least 1 second".to_string(),
             );
         }
+        let words: Vec<&str> = self.save.split_whitespace().collect();
+        if !words.len().is_multiple_of(2) || words.iter().any(|w| w.parse::<u64>().is_err()) {
+            return err(
+                "save",
+                format!(
+                    "\"{}\" is not \"\" or pairs of \"<seconds> <changes>\" (e.g. \"900 1\")",
+                    self.save
+                ),
+            );
+        }
+        let not_modelled = |key| {
+            err(
+                key,
+                "Valkey 9.2's mechanism is not modelled yet (valkey-versions.md); leave it at \
+                 its default (no)"
+                    .to_string(),
+            )
+        };
+        if self.repl_throttling_enabled {
+            return not_modelled("repl-throttling-enabled");
+        }
+        if !is_no(&self.repl_compression) {
+            return not_modelled("repl-compression");
+        }
+        if self.forkless_infrastructure_enabled {
+            return not_modelled("forkless-infrastructure-enabled");
+        }
         let cob = self.client_output_buffer_limit;
         if cob.hard.bytes() > 0 && cob.soft.bytes() > cob.hard.bytes() {
             return err(
@@ -277,6 +339,11 @@ impl ValkeyConfig {
     /// **and** diskless sync (valkey-model.md §4 preconditions).
     pub fn serves_dual_channel(&self) -> bool {
         self.dual_channel_replication_enabled && self.repl_diskless_sync
+    }
+
+    /// Whether `save` has save points (`server.saveparamslen > 0`).
+    pub fn has_save_points(&self) -> bool {
+        !self.save.trim().is_empty()
     }
 
     /// The `serverCron` period (1/hz).

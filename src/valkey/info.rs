@@ -29,6 +29,12 @@ pub struct InfoSample {
     pub rdb_channel_omem: u64,
     /// `replicas_waiting_psync`.
     pub replicas_waiting_psync: u64,
+    /// `master_replid`: this node's replication id (its primary's on a replica).
+    pub master_replid: String,
+    /// `master_replid2`: the id of the history before a promotion (all zeros when none).
+    pub master_replid2: String,
+    /// `second_repl_offset`: `master_replid2` is valid for PSYNC up to this offset (-1: none).
+    pub second_repl_offset: i64,
     /// `connected_slaves`.
     pub connected_slaves: u64,
     /// Replica clients in state `online` (the `slaveN:…,state=online` lines of INFO

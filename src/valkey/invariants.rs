@@ -920,6 +920,7 @@ mod tests {
             sync_partial_ok: 1,
             sync_partial_err: 3,
             cob_disconnections: 1,
+            total_forks: 2,
         };
         assert_eq!(name(check_counters(&s, &s, 3)), "ok");
         let fewer = PrimaryStats { sync_full: 1, ..s };

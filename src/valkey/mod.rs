@@ -2,6 +2,8 @@
 //! and client actors. Follows `valkey-model.md`; where it simplifies, the doc comment of the
 //! code says what and why. Knows nothing of files, the CLI or charts.
 
+mod bgsave_share;
+mod chain;
 mod cluster;
 mod config;
 mod info;
@@ -11,6 +13,7 @@ pub mod limits;
 mod log;
 mod primary;
 mod proto;
+mod rdb_pipe;
 mod release;
 mod repl_buffer;
 mod replica;
@@ -35,7 +38,7 @@ pub use invariants::{Checker, Violation};
 pub use journal::{ClientKind, Event, Journal, Limit, Outcome};
 pub use log::{Level, LogBook, LogLine, Role, glob_match};
 pub use proto::{Proto, ReplId};
-pub use release::{Release, ReplicaOutput, TwoChannel};
+pub use release::{Mechanism, Release, ReplicaOutput, TwoChannel};
 pub use repl_buffer::{
     Allocator, BLOCK_OVERHEAD_BYTES, ConsumerId, MIN_BLOCK_BYTES, ReplBuffer, TRIM_BLOCKS_PER_CALL,
     block_payload,

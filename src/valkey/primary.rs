@@ -21,6 +21,7 @@ use super::info::InfoSample;
 use super::journal::{ClientKind, Event, Limit};
 use super::log::{Level, Role};
 use super::proto::{Proto, ReplId};
+use super::release::ReplicaOutput;
 use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ReplBuffer, block_payload};
 use super::server::{C, Server};
 use super::transport::{self, DOWN, UP};
@@ -62,6 +63,13 @@ impl StreamClock {
         let ns = need.div_ceil(u128::from(self.rate));
         let ns = u64::try_from(ns).ok()?;
         Some(self.t0.saturating_add(SimDuration::from_nanos(ns)).max(now))
+    }
+
+    /// Restarts the clock at `offset` now, at `rate` (a relayed stream, a promotion).
+    pub(crate) fn set(&mut self, now: SimTime, offset: u64, rate: u64) {
+        self.t0 = now;
+        self.o0 = offset;
+        self.rate = rate;
     }
 
     fn reanchor(&mut self, now: SimTime, rate: u64) {
@@ -123,7 +131,7 @@ pub(crate) struct ReplClient {
     pub(crate) replica: usize,
     pub(crate) conn: ConnId,
     pub(crate) state: ClientState,
-    dual_capa: bool,
+    pub(crate) dual_capa: bool,
     pub(crate) rdb_only: bool,
     assoc_rdb: Option<u64>,
     pub(crate) protected: bool,
@@ -135,6 +143,9 @@ pub(crate) struct ReplClient {
     ack_time: SimTime,
     /// A protected RDB client whose free waits for the grace period.
     free_pending: bool,
+    /// A protected RDB client pinned while the backlog had no block to track: it is attached
+    /// to the first block fed ("Attach replica rdb client").
+    attach_pending: bool,
     /// The socket's accepted-bytes counter at the last `replicationCron` and since when it has
     /// not moved: Valkey's `repl_last_partial_write` is cleared whenever a pending write
     /// completes, so a transfer times out only when it makes no progress at all.
@@ -143,6 +154,11 @@ pub(crate) struct ReplClient {
 }
 
 impl ReplClient {
+    /// Writing the stream to its socket.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
     fn kind(&self) -> ClientKind {
         if self.rdb_only {
             ClientKind::RdbChannel
@@ -173,18 +189,23 @@ enum SocketEnd {
 /// The fork child serving replicas.
 #[derive(Clone, Debug)]
 pub(crate) struct Child {
-    socket: bool,
-    dual: bool,
-    rdb_bytes: u64,
+    pub(crate) socket: bool,
+    pub(crate) dual: bool,
+    pub(crate) rdb_bytes: u64,
     /// Effective generation rate (bytes/s) with the per-key delays folded in.
-    rate: u64,
+    pub(crate) rate: u64,
+    /// `psync_initial_offset` of its replicas: the primary offset at the fork.
+    pub(crate) offset: u64,
     /// Target clients and each one's `Written` counter when production started.
-    targets: Vec<(u64, u64)>,
+    pub(crate) targets: Vec<(u64, u64)>,
     /// Target clients whose RDB was fully produced (a set: one lookup per production end, not a
     /// scan; with thousands of replicas the scans made the ends of one fork quadratic).
-    produced: BTreeSet<u64>,
+    pub(crate) produced: BTreeSet<u64>,
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
-    exited: bool,
+    pub(crate) exited: bool,
+    /// Socket targets: the production rate each one's socket was last given (the RDB pipe's
+    /// lockstep, see `rdb_pipe.rs`).
+    pub(crate) pipe_rates: Vec<(u64, u64)>,
 }
 
 /// INFO `# Stats` counters of the primary half.
@@ -201,6 +222,9 @@ pub(crate) struct PrimaryStats {
 #[derive(Debug)]
 pub(crate) struct PrimaryState {
     pub(crate) replid: ReplId,
+    /// `replid2` and `second_replid_offset`: the history this node shares with its former
+    /// primary, valid for PSYNC up to that offset (set by `shiftReplicationId`, `chain.rs`).
+    pub(crate) replid2: Option<(ReplId, u64)>,
     pub(crate) buffer: Option<ReplBuffer>,
     pub(crate) clock: StreamClock,
     /// `(client, stream bytes/s, new keys/s)` for every load client.
@@ -215,7 +239,7 @@ pub(crate) struct PrimaryState {
     next_client_id: u64,
     pub(crate) child: Option<Child>,
     pub(crate) stats: PrimaryStats,
-    replid_counter: u64,
+    pub(crate) replid_counter: u64,
     last_ping: Option<SimTime>,
     last_keys_update: SimTime,
     /// The typical command size of the load (for block sizing).
@@ -224,13 +248,14 @@ pub(crate) struct PrimaryState {
     /// episode is reported once.
     exhausted: BTreeSet<usize>,
     /// `repl_no_replicas_since`: when the last replica left (for `repl-backlog-ttl`).
-    no_replicas_since: SimTime,
+    pub(crate) no_replicas_since: SimTime,
 }
 
 impl PrimaryState {
     pub(crate) fn new(seed: u64) -> Self {
         PrimaryState {
             replid: ReplId(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
+            replid2: None,
             buffer: None,
             clock: StreamClock::default(),
             rates: Vec::new(),
@@ -277,7 +302,7 @@ impl PrimaryState {
         self.rates.iter().map(|&(_, r, _)| r).sum()
     }
 
-    fn client_index(&self, id: u64) -> Option<usize> {
+    pub(crate) fn client_index(&self, id: u64) -> Option<usize> {
         self.clients.binary_search_by_key(&id, |c| c.id).ok()
     }
 
@@ -323,13 +348,23 @@ impl Server {
             self.keys += new_keys * dt;
         }
         self.primary.last_keys_update = now;
+        // A replica relays what it applies from its own primary (chain.rs).
+        let relayed = self.chain_relay_target(ctx);
         let Some(buf) = self.primary.buffer.as_mut() else {
             return;
         };
-        let target = self.primary.clock.offset_at(now);
+        let target = relayed.unwrap_or_else(|| self.primary.clock.offset_at(now));
         if target > buf.offset() {
-            buf.feed(target - buf.offset());
+            let delta = target - buf.offset();
+            buf.feed(delta);
+            if relayed.is_some() {
+                self.chain_relay_write(ctx, delta);
+            }
         }
+        if relayed.is_some() {
+            self.primary.clock.set(now, target, 0);
+        }
+        self.backfill_rdb_clients(ctx);
         // One snapshot per writing client: its reference follows what its socket accepted, its
         // replica's resume offset what the replica has read.
         for i in 0..self.primary.clients.len() {
@@ -354,7 +389,8 @@ impl Server {
     /// The stream rate the primary produces now (0 while paused or without a backlog: Valkey
     /// does not advance the offset when there is no backlog).
     fn effective_rate(&self) -> u64 {
-        if self.paused || self.primary.buffer.is_none() {
+        // A replica's own stream is its primary's, relayed (chain.rs), never its write load.
+        if self.paused || self.primary.buffer.is_none() || self.replica.primary_node.is_some() {
             0
         } else {
             self.primary.stream_rate()
@@ -363,7 +399,7 @@ impl Server {
 
     /// Re-anchors the stream after a change of rate and passes the new rate to every writing
     /// client's socket and every waiting client's limit prediction.
-    fn rate_changed(&mut self, ctx: C<'_, '_>) {
+    pub(crate) fn rate_changed(&mut self, ctx: C<'_, '_>) {
         let now = ctx.now();
         let rate = self.effective_rate();
         self.primary.clock.reanchor(now, rate);
@@ -414,6 +450,7 @@ impl Server {
         };
         buf.feed(bytes);
         self.primary.clock.o0 += bytes;
+        self.backfill_rdb_clients(ctx);
         for i in 0..self.primary.clients.len() {
             if self.primary.clients[i].stream.is_some() {
                 transport::write(ctx, self.primary.clients[i].conn, DOWN, bytes);
@@ -429,6 +466,7 @@ impl Server {
         self.primary.replid_counter += 1;
         self.primary.replid =
             ReplId(self.primary.replid.0.rotate_left(7) ^ self.primary.replid_counter);
+        self.primary.replid2 = None;
         let offset = self.primary.clock.offset_at(ctx.now());
         let k = self.cfg.repl_backlog_size.bytes();
         let bs = block_payload(self.primary.typical_command_bytes, k, self.perf.allocator);
@@ -441,7 +479,7 @@ impl Server {
         self.rate_changed(ctx);
     }
 
-    fn offset_now(&self) -> u64 {
+    pub(crate) fn offset_now(&self) -> u64 {
         self.primary.buffer.as_ref().map_or(0, ReplBuffer::offset)
     }
 
@@ -470,6 +508,9 @@ impl Server {
                 self.check_limits(ctx, i, false);
             }
             Notification::ProductionDone { conn, .. } => self.on_rdb_produced(ctx, conn),
+            Notification::WriteBlocked { conn, .. } | Notification::Writable { conn, .. } => {
+                self.rdb_pipe_edge(ctx, conn);
+            }
             Notification::Reset { conn, .. } | Notification::Eof { conn, .. } => {
                 let Some(i) = self.primary.client_by_conn(conn) else {
                     return;
@@ -512,6 +553,7 @@ impl Server {
                     last_interaction: now,
                     ack_time: now,
                     free_pending: false,
+                    attach_pending: false,
                     progress: (0, now),
                     created: now,
                 })
@@ -528,6 +570,7 @@ impl Server {
                 transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
             }
             Proto::Psync { replid, offset } => self.on_psync(ctx, idx, replid, offset),
+            Proto::Sync if self.chain_refuses_sync(ctx, idx) => {}
             Proto::Sync => {
                 let addr = self.replica_addr(ctx, idx);
                 self.log(
@@ -560,7 +603,7 @@ impl Server {
         }
     }
 
-    fn replica_addr(&self, ctx: C<'_, '_>, idx: usize) -> String {
+    pub(crate) fn replica_addr(&self, ctx: C<'_, '_>, idx: usize) -> String {
         let r = self.primary.clients[idx].replica;
         ctx.env()
             .nodes
@@ -571,6 +614,9 @@ impl Server {
     // ------------------------------------------------------------------ PSYNC (§2.4)
 
     fn on_psync(&mut self, ctx: C<'_, '_>, idx: usize, replid: Option<ReplId>, offset: u64) {
+        if self.chain_refuses_sync(ctx, idx) {
+            return;
+        }
         self.advance(ctx);
         let addr = self.replica_addr(ctx, idx);
         self.log(
@@ -615,11 +661,7 @@ impl Server {
             );
             return false;
         };
-        if replid != self.primary.replid {
-            let text = format!(
-                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{NO_REPLID}')",
-                self.primary.replid
-            );
+        if let Some(text) = self.replid_refusal(replid, offset) {
             self.log(ctx, Level::Notice, text);
             return false;
         }
@@ -655,7 +697,10 @@ impl Server {
             let c = &self.primary.clients[idx];
             (c.conn, c.id, c.replica)
         };
-        transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid });
+        // `+CONTINUE <my replid>`: after a promotion the replica learns the new id.
+        let _ = replid;
+        let mine = self.primary.replid;
+        transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid: mine });
         self.primary.stats.sync_partial_ok += 1;
         let pinned_rdb = self.primary.clients[idx].assoc_rdb.and_then(|cid| {
             self.primary
@@ -665,6 +710,7 @@ impl Server {
         });
         let dual_main = pinned_rdb.is_some();
         let pending = self.offset_now() + 1 - offset;
+        self.log_psync_backlog(ctx, offset);
         let text = format!(
             "Partial resynchronization request from {addr} accepted. Sending {pending} bytes of backlog starting from offset {offset}."
         );
@@ -681,12 +727,13 @@ impl Server {
             // removeReplicaFromPsyncWait: the main channel's reference now holds the history.
             let rdb_id = self.primary.clients[rdb].id;
             self.primary.clients[rdb].protected = false;
+            self.primary.clients[rdb].attach_pending = false;
             if let Some(buf) = self.primary.buffer.as_mut() {
                 buf.release(rdb_id);
             }
             self.arm_limits(ctx, rdb);
             let text = format!(
-                "Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
+                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
             );
             self.log(ctx, Level::Debug, text);
         }
@@ -694,6 +741,29 @@ impl Server {
             .journal
             .push(now, Event::PsyncAccepted { replica, dual_main });
         self.start_stream(ctx, idx);
+    }
+
+    /// `addReplyReplicationBacklog`'s debug lines.
+    fn log_psync_backlog(&mut self, ctx: C<'_, '_>, offset: u64) {
+        let Some(buf) = self.primary.buffer.as_ref() else {
+            return;
+        };
+        let (size, first, histlen) = (buf.backlog_bytes(), buf.first_byte_offset(), buf.histlen());
+        let mut lines = vec![format!("[PSYNC] Replica request offset: {offset}")];
+        if histlen == 0 {
+            lines.push("[PSYNC] Backlog history len is zero".to_string());
+        } else {
+            lines.push(format!("[PSYNC] Backlog size: {size}"));
+            lines.push(format!("[PSYNC] First byte: {first}"));
+            lines.push(format!("[PSYNC] History len: {histlen}"));
+            lines.push(format!(
+                "[PSYNC] Skipping: {}",
+                offset.saturating_sub(first)
+            ));
+        }
+        for text in lines {
+            self.log(ctx, Level::Debug, text);
+        }
     }
 
     // ------------------------------------------------------------------ full sync (§3.2, §4.2)
@@ -707,13 +777,8 @@ impl Server {
             .push(now, Event::FullSyncStarted { replica });
         self.primary.clients[idx].state = ClientState::WaitBgsaveStart;
         self.ensure_backlog(ctx);
-        if let Some(child) = &self.primary.child {
-            let text = if child.socket {
-                "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"
-            } else {
-                "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC"
-            };
-            self.log(ctx, Level::Notice, text.to_string());
+        if self.primary.child.is_some() {
+            self.attach_or_wait_for_next_bgsave(ctx, idx);
             return;
         }
         if self.cfg.repl_diskless_sync && self.cfg.repl_diskless_sync_delay > SimDuration::ZERO {
@@ -763,9 +828,11 @@ impl Server {
             dual,
             rdb_bytes,
             rate,
+            offset,
             targets: Vec::new(),
             produced: BTreeSet::new(),
             exited: false,
+            pipe_rates: Vec::new(),
         };
         let replid = self.primary.replid;
         for &i in &targets {
@@ -807,6 +874,7 @@ impl Server {
                     DOWN,
                     Production::blocking(Rate::new(rate)).with_total(rdb_bytes),
                 );
+                child.pipe_rates.push((id, rate));
             }
             self.arm_limits(ctx, i);
         }
@@ -870,6 +938,7 @@ impl Server {
         };
         buf.set_ref(id, next);
         self.primary.clients[idx].protected = true;
+        self.primary.clients[idx].attach_pending = !tracking;
         let what = if tracking {
             "tracking repl-backlog tail"
         } else {
@@ -878,8 +947,34 @@ impl Server {
         self.log(
             ctx,
             Level::Debug,
-            format!("Add rdb replica {addr} to waiting psync, with cid {id}, {what}"),
+            format!("Dual channel replication: Add rdb replica {addr} to waiting psync, with cid {id}, {what}"),
         );
+    }
+
+    /// `backfillRdbReplicasToPsyncWait`: once the backlog holds a block, RDB clients pinned
+    /// while it had none reference it. Noticed at the next event after the first byte is fed
+    /// (the fluid stream has no per-command step).
+    fn backfill_rdb_clients(&mut self, ctx: C<'_, '_>) {
+        if self
+            .primary
+            .buffer
+            .as_ref()
+            .is_none_or(|b| b.histlen() == 0)
+        {
+            return;
+        }
+        for i in 0..self.primary.clients.len() {
+            let c = &mut self.primary.clients[i];
+            if !(c.attach_pending && c.protected) {
+                continue;
+            }
+            c.attach_pending = false;
+            let id = c.id;
+            let text = format!(
+                "Dual channel replication: Attach replica rdb client {id} to repl buf block"
+            );
+            self.log(ctx, Level::Debug, text);
+        }
     }
 
     fn on_rdb_produced(&mut self, ctx: C<'_, '_>, conn: ConnId) {
@@ -895,6 +990,10 @@ impl Server {
             return;
         };
         child.produced.insert(id);
+        if child.socket {
+            self.rdb_pipe_finished(ctx);
+            return;
+        }
         // Every target produced: `produced` then holds at least as many ids as there are
         // targets, so the full check only runs once that is so.
         if child.produced.len() >= child.targets.len()
@@ -1020,7 +1119,9 @@ impl Server {
         let addr = self.replica_addr(ctx, i);
         let grace = self.cfg.rdb_client_grace_period;
         let secs = grace.as_secs_f64().round();
-        let text = format!("Postpone RDB client id={id} ({addr}) free for {secs} seconds");
+        let text = format!(
+            "Dual channel replication: Postpone RDB client id={id} ({addr}) free for {secs} seconds"
+        );
         self.log(ctx, Level::Verbose, text);
         ctx.schedule(Msg::Timer(Timer::Grace(id)), grace);
     }
@@ -1163,7 +1264,7 @@ impl Server {
     }
 
     /// Checks client `i` against its limits now; `cron` selects the synchronous close path.
-    fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
+    pub(crate) fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
         let (hard, soft) = self.effective_limits();
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
@@ -1269,7 +1370,7 @@ impl Server {
 
     /// `freeClient` of a replica-side client whose socket may still hold bytes that must not
     /// arrive: see [`SocketEnd::Reset`].
-    fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
+    pub(crate) fn free_client(&mut self, ctx: C<'_, '_>, i: usize) {
         self.free_client_with(ctx, i, SocketEnd::Reset);
     }
 
@@ -1381,14 +1482,23 @@ impl Server {
         };
         child.targets.retain(|(t, _)| *t != id);
         if !child.targets.is_empty() || child.exited {
+            // The others go on without it: at their own pace, or they were only waiting for it.
+            if child.socket && !child.exited {
+                let running = !self.paused;
+                self.rdb_pipe_finished(ctx);
+                self.rdb_pipe_rebalance(ctx, running);
+            }
             return;
         }
         let (dual, socket) = (child.dual, child.socket);
+        if !socket && self.cfg.has_save_points() {
+            // With save points the RDB matters for itself: the save runs on (`freeClient`).
+            return;
+        }
         self.primary.child = None;
         if !socket {
-            // A disk save only for replicas is killed when the last one leaves — in Valkey only
-            // with persistence off (no `save` points, no AOF); replsim models no persistence, as
-            // `replsim validate` runs its servers with `save ""`.
+            // A disk save only for replicas is killed when the last replica waiting for it
+            // leaves — in Valkey only with persistence off (no `save` points, no AOF).
             self.log(
                 ctx,
                 Level::Notice,
@@ -1494,7 +1604,8 @@ impl Server {
             .clients
             .iter()
             .any(|c| !matches!(c.state, ClientState::Handshake) && !c.rdb_only);
-        if registered {
+        // Only a top-level primary PINGs; a replica relays its primary's PINGs (chain.rs).
+        if registered && self.replica.primary_node.is_none() {
             let period = self.cfg.repl_ping_replica_period;
             let due = self
                 .primary
@@ -1506,6 +1617,15 @@ impl Server {
             }
         }
         self.presync_keepalives(ctx);
+        if self
+            .primary
+            .child
+            .as_ref()
+            .is_some_and(|c| c.targets.len() > 1)
+        {
+            let running = !self.paused;
+            self.rdb_pipe_rebalance(ctx, running);
+        }
         self.full_sync_timeouts(ctx);
         let timeout = self.cfg.repl_timeout;
         let mut i = 0;
@@ -1543,7 +1663,10 @@ impl Server {
             let conn = self.primary.clients[i].conn;
             let accepted = transport::level(ctx, conn, DOWN, Quantity::Accepted);
             let state = self.primary.clients[i].state;
-            let transferring = state == ClientState::WaitBgsaveEnd && socket;
+            // `repl_last_partial_write`: only a replica whose socket is full is waited on; one
+            // held back by a slower replica of the same pipe is not stuck (rdb_pipe.rs).
+            let blocked = transport::state(ctx, conn, DOWN).is_some_and(|s| s.blocked);
+            let transferring = state == ClientState::WaitBgsaveEnd && socket && blocked;
             let progress = &mut self.primary.clients[i].progress;
             // The clock starts with the transfer (Valkey checks nothing before the first
             // partial write): a replica that waited out a long diskless delay is not stuck.
@@ -1624,6 +1747,10 @@ impl Server {
     /// reference sits at what its socket accepted), so the plain in/out test flips on every
     /// iteration.
     fn check_backlog_exhaustion(&mut self, ctx: C<'_, '_>) {
+        // Episodes are the top-level primary's (a replica's backlog is its relayed copy).
+        if self.replica.primary_node.is_some() {
+            return;
+        }
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
@@ -1672,29 +1799,7 @@ impl Server {
     /// A classic diskless child writes through the parent's pipe: it stalls while the parent is
     /// stopped. A dual-channel child writes straight to the sockets and does not.
     fn set_pipe_flow(&mut self, ctx: C<'_, '_>, running: bool) {
-        let Some(child) = self.primary.child.clone() else {
-            return;
-        };
-        if !child.socket || child.dual {
-            return;
-        }
-        for (id, base) in &child.targets {
-            let Some(i) = self.primary.client_index(*id) else {
-                continue;
-            };
-            let conn = self.primary.clients[i].conn;
-            let written = transport::level(ctx, conn, DOWN, Quantity::Written) - base;
-            let left = child.rdb_bytes.saturating_sub(written);
-            let rate = if running { child.rate } else { 0 };
-            if left > 0 {
-                transport::produce(
-                    ctx,
-                    conn,
-                    DOWN,
-                    Production::blocking(Rate::new(rate)).with_total(left),
-                );
-            }
-        }
+        self.rdb_pipe_rebalance(ctx, running);
     }
 
     pub(crate) fn primary_kill_replicas(&mut self, ctx: C<'_, '_>) {
@@ -1717,11 +1822,20 @@ impl Server {
             self.advance(ctx);
         }
         let p = &self.primary;
+        // `server.primary_repl_offset` outlives a backlog freed by `repl-backlog-ttl`: it stays
+        // where the stream stopped (and a new backlog continues from it).
+        s.master_repl_offset = p.clock.offset_at(ctx.now());
         if let Some(buf) = p.buffer.as_ref() {
             s.master_repl_offset = buf.offset();
             s.repl_backlog_first_byte_offset = buf.first_byte_offset();
             s.repl_backlog_histlen = buf.histlen();
             s.mem_total_replication_buffers = buf.mem_total();
+            if self.release.replica_output() == ReplicaOutput::PrivateLists {
+                // Redis ≤ 6.2: a preallocated circular backlog plus every replica's own copy
+                // of the stream (INFO's mem_replication_backlog + mem_clients_slaves).
+                s.mem_total_replication_buffers = self.cfg.repl_backlog_size.bytes()
+                    + p.clients.iter().map(|c| buf.cob_bytes(c.id)).sum::<u64>();
+            }
             for c in &p.clients {
                 let omem = buf.cob_bytes(c.id);
                 if c.rdb_only {
@@ -1783,7 +1897,7 @@ impl Server {
 }
 
 /// The all-zero second replication id Valkey prints when there is none.
-const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+pub(crate) const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 /// How often one client may be checked at one instant before re-checks move to a timer.
 const MAX_CHECKS_PER_INSTANT: u32 = 4;
 /// Slack between a watch's lag threshold and the formula's (see `arm_limits`).

@@ -175,6 +175,26 @@ impl Release {
         }
     }
 
+    /// The cap of a two-channel replica's local buffer (0 = unbounded): Redis 8's
+    /// `replica-full-sync-buffer-limit` (0 = the replica's own COB hard limit), else the
+    /// replica's own `client-output-buffer-limit replica` hard limit.
+    pub fn replica_buffer_cap(self, replica: &ValkeyConfig) -> u64 {
+        let own = replica.client_output_buffer_limit.hard.bytes();
+        match self.two_channel() {
+            TwoChannel::RdbChannel if replica.replica_full_sync_buffer_limit.bytes() > 0 => {
+                replica.replica_full_sync_buffer_limit.bytes()
+            }
+            _ => own,
+        }
+    }
+
+    /// While a two-channel replica applies its local buffer: `None` when it reads nothing from
+    /// the main channel (Valkey), `Some(f)` when it keeps reading at most `f` of what it applies
+    /// (Redis 8: half, redis #13904).
+    pub fn reads_while_applying(self) -> Option<f64> {
+        (self.two_channel() == TwoChannel::RdbChannel).then_some(0.5)
+    }
+
     /// How long a primary keeps an RDB-channel client whose main channel has not PSYNCed yet
     /// (`DEFAULT_WAIT_BEFORE_RDB_CLIENT_FREE`): 60 s in Valkey 8.0–9.0, 5 s from 9.1 (valkey
     /// PR #2829). `None` for releases without dual-channel replication.
@@ -207,6 +227,11 @@ impl Release {
         if self == Release::Redis62 {
             c.repl_diskless_sync = false;
         }
+        if self.two_channel() == TwoChannel::RdbChannel {
+            // Redis 8 asks for and serves an rdb channel whenever the primary syncs diskless:
+            // the two-channel machinery's switch is on, and not a config a user can set.
+            c.dual_channel_replication_enabled = true;
+        }
         if let Some(grace) = self.rdb_client_grace() {
             c.rdb_client_grace_period = grace;
         }
@@ -228,11 +253,113 @@ impl Release {
                     }
                 ))
             }
+            "replica-full-sync-buffer-limit" if self.two_channel() != TwoChannel::RdbChannel => {
+                Err(format!(
+                    "{self} has no replica-full-sync-buffer-limit (a Redis 8 config; {})",
+                    if self.is_redis() {
+                        "no rdb-channel replication before Redis 8"
+                    } else {
+                        "a Valkey dual-channel replica caps its buffer with its own \
+                         client-output-buffer-limit replica hard limit"
+                    }
+                ))
+            }
+            "repl-throttling-enabled" | "repl-compression" | "forkless-infrastructure-enabled"
+                if self != Release::Valkey92 =>
+            {
+                Err(format!("{self} has no {key} (added in Valkey 9.2)"))
+            }
             "rdb-client-grace-period" if self.two_channel() == TwoChannel::None => Err(format!(
                 "{self} has no RDB-channel client (no two-connection full sync)"
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// One mechanism as a release applies it to a model: its name and this release's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mechanism {
+    /// What is asked ("soft COB limit enforced").
+    pub name: &'static str,
+    /// This release's answer for the model ("1mb (as configured)").
+    pub answer: String,
+}
+
+impl Release {
+    /// This release's answers for a model whose primary has `primary`, whose watched replica has
+    /// `replica` (both with this release's defaults filled in) and which has `replicas` replicas,
+    /// in the order a user should read them: the first that differs between two releases is
+    /// the first reason their runs can differ (`replsim versions`).
+    pub fn mechanisms(
+        self,
+        primary: &ValkeyConfig,
+        replica: &ValkeyConfig,
+        replicas: usize,
+    ) -> Vec<Mechanism> {
+        let k = primary.repl_backlog_size.bytes();
+        let (hard, soft) = self.effective_cob_limits(primary.client_output_buffer_limit, k);
+        let limit = |v: Option<u64>, configured: ByteSize| match v {
+            None => "off".to_string(),
+            Some(b) if b == configured.bytes() => format!("{configured} (as configured)"),
+            Some(b) => format!("{} (raised to repl-backlog-size)", ByteSize::new(b)),
+        };
+        let two = match self.two_channel() {
+            TwoChannel::DualChannel
+                if primary.serves_dual_channel() && replica.dual_channel_replication_enabled =>
+            {
+                "dual-channel (RDB on its own connection)"
+            }
+            TwoChannel::RdbChannel if primary.repl_diskless_sync => {
+                "rdb-channel (RDB on its own connection)"
+            }
+            _ => "classic (one connection)",
+        };
+        let output = match self.replica_output() {
+            ReplicaOutput::PrivateLists => format!(
+                "a private reply list per replica ({replicas} cop{})",
+                if replicas == 1 { "y" } else { "ies" }
+            ),
+            ReplicaOutput::SharedBlocks => "one shared block list".to_string(),
+        };
+        let mut out = vec![
+            Mechanism {
+                name: "replica output buffers",
+                answer: output,
+            },
+            Mechanism {
+                name: "hard COB limit enforced",
+                answer: limit(hard, primary.client_output_buffer_limit.hard),
+            },
+            Mechanism {
+                name: "soft COB limit enforced",
+                answer: limit(soft, primary.client_output_buffer_limit.soft),
+            },
+            Mechanism {
+                name: "full sync",
+                answer: two.to_string(),
+            },
+            Mechanism {
+                name: "repl-diskless-sync",
+                answer: if primary.repl_diskless_sync {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+            },
+            Mechanism {
+                name: "repl-backlog-size",
+                answer: primary.repl_backlog_size.to_string(),
+            },
+        ];
+        if !two.starts_with("classic") {
+            out.push(Mechanism {
+                name: "RDB-client grace before the main channel's PSYNC",
+                answer: primary.rdb_client_grace_period.to_string(),
+            });
+        }
+        out
     }
 }
 

@@ -152,7 +152,7 @@ pub(crate) struct ReplicaState {
     /// The replication id of the data held.
     replid: Option<ReplId>,
     /// The cached primary `(replid, offset)`.
-    cached: Option<(ReplId, u64)>,
+    pub(crate) cached: Option<(ReplId, u64)>,
     main: Option<MainLink>,
     rdb: Option<RdbSync>,
     pub(crate) loading: bool,
@@ -170,6 +170,15 @@ pub(crate) struct ReplicaState {
     /// The bio-thread download failed; the main thread notices at its next replication cron
     /// (`perf.download-polled`).
     download_failed: bool,
+}
+
+impl ReplicaState {
+    /// The history this node holds: `replid` up to `offset`, cached for the next PSYNC.
+    pub(crate) fn set_history(&mut self, replid: ReplId, offset: u64) {
+        self.replid = Some(replid);
+        self.offset = offset;
+        self.cached = Some((replid, offset));
+    }
 }
 
 impl Server {
@@ -191,22 +200,24 @@ impl Server {
         // replicationCachePrimaryUsingMyself: what the dataset holds now, including what a
         // streaming link applied since its sync.
         self.replica.offset = self.current_offset(ctx);
+        self.advance(ctx);
         self.drop_link(ctx);
         let was_replica = self.replica.primary_node.is_some();
+        let had_history = !was_replica && self.primary.buffer.is_some();
         self.replica.primary_node = target;
         if target.is_none() {
             if was_replica {
-                // REPLICAOF NO ONE: the node becomes a primary with a new replication id
-                // (shiftReplicationId); a later REPLICAOF offers that id, which its old primary
-                // does not know, so the next sync is a full one.
-                self.replica.cached = None;
-                let old = self.replica.replid.map_or(0, |r| r.0);
-                self.replica.replid = Some(ReplId(old.rotate_left(13) ^ 0x5157_4A1D));
-                // Its history now goes on from what it holds, under the new id.
+                // REPLICAOF NO ONE: shiftReplicationId keeps the old history as replid2 (chain.rs);
+                // a later REPLICAOF to the old primary offers the new id, which it does not know,
+                // so that sync is a full one.
+                self.chain_promote(ctx);
                 super::invariants::replica_dataset(ctx, self.node, Some(self.replica.offset));
                 self.log(ctx, Level::Notice, "MASTER MODE enabled (user request from 'id=4 addr=127.0.0.1:0 laddr=127.0.0.1:0 fd=8 name= age=0 idle=0 flags=N db=9 cmd=replicaof user=default')".to_string());
             }
             return;
+        }
+        if had_history {
+            self.chain_demote(ctx);
         }
         if !was_replica && self.replica.replid.is_none() {
             // A primary turned replica offers a replication id: its own on its very first sync
@@ -318,7 +329,7 @@ impl Server {
     }
 
     /// Closes both channels and forgets the sync in progress.
-    fn drop_link(&mut self, ctx: C<'_, '_>) {
+    pub(crate) fn drop_link(&mut self, ctx: C<'_, '_>) {
         super::invariants::replica_dropping(ctx, self.node);
         self.replica.download_failed = false;
         self.replica.stream_read_before += self.stream_bytes_read(ctx);
@@ -465,6 +476,7 @@ impl Server {
                 );
                 self.abort_dual(ctx);
             }
+            (MainPhase::PsyncSent, Proto::Error(e)) => self.chain_try_later(ctx, &e),
             (MainPhase::DualPsyncSent, Proto::Continue { .. }) => self.dual_psync_accepted(ctx),
             (MainPhase::DualPsyncSent, Proto::DualChannelSync | Proto::FullResync { .. }) => {
                 let text = "Aborting dual channel sync. Main channel psync result -1 PSYNC_FULLRESYNC_DUAL_CHANNEL";
@@ -531,9 +543,11 @@ impl Server {
             "PRIMARY <-> REPLICA sync: Primary accepted a Partial Resynchronization.".to_string(),
         );
         let offset = self.replica.cached.map_or(self.replica.offset, |(_, o)| o);
+        let asked = self.replica.cached.map(|(id, _)| id);
         self.replica.replid = Some(replid);
         self.replica.offset = offset;
         self.replica.cached = None;
+        self.chain_continued(ctx, asked, replid, offset);
         self.start_streaming(ctx, offset);
     }
 
@@ -635,6 +649,14 @@ impl Server {
                     Side::Initiator,
                     Proto::SetRdbClientId(client_id),
                 );
+            }
+            (RdbPhase::WaitEndOff, Proto::Error(e)) => {
+                self.log(
+                    ctx,
+                    Level::Warning,
+                    format!("Dual channel replication: Primary replied to SYNC with error: {e}"),
+                );
+                self.abort_dual(ctx);
             }
             _ => {}
         }
@@ -816,6 +838,7 @@ impl Server {
         let rdb_bytes = rdb.rdb_bytes;
         self.replica.loading = true;
         self.replica.cached = None;
+        self.chain_attach_new_primary(ctx);
         // replicationAttachToNewPrimary discarded the cached primary and the data goes: a load
         // that does not finish leaves nothing to resume, so the next sync is a full one
         // (`PSYNC ? -1`), not a PSYNC of the flushed dataset's old id and offset.
@@ -871,6 +894,7 @@ impl Server {
         self.replica.replid = Some(rdb.replid);
         self.replica.offset = rdb.offset;
         super::invariants::replica_dataset(ctx, node, Some(rdb.offset));
+        self.chain_full_synced(ctx, rdb.replid, rdb.offset);
         if !rdb.dual {
             self.log(
                 ctx,
@@ -933,7 +957,7 @@ impl Server {
             _ => ReadMode::Unlimited,
         };
         transport::read_mode(ctx, main.conn, DOWN, mode);
-        let cap = self.cfg.client_output_buffer_limit.hard.bytes();
+        let cap = self.release.replica_buffer_cap(&self.cfg);
         if cap > 0 {
             let w = transport::watch(
                 ctx,
@@ -969,7 +993,16 @@ impl Server {
         let Some(main) = self.replica.main.clone() else {
             return;
         };
-        transport::read_mode(ctx, main.conn, DOWN, ReadMode::Stopped);
+        let apply_rate = self.perf.apply_rate.bytes_per_sec();
+        // Valkey reads nothing while it applies; Redis 8 keeps reading, at most half of what it
+        // applies (simplification: the apply is timed as if the reads ran at that cap, the
+        // longest it can take, and ends with everything read so far applied).
+        let share = self.release.reads_while_applying();
+        let mode = match share {
+            Some(f) => ReadMode::Rate(Rate::new(((apply_rate as f64 * f) as u64).max(1))),
+            None => ReadMode::Stopped,
+        };
+        transport::read_mode(ctx, main.conn, DOWN, mode);
         let bytes =
             transport::level(ctx, main.conn, DOWN, Quantity::Read).saturating_sub(read_base);
         self.set_main_phase(MainPhase::BufferFull { read_base });
@@ -977,7 +1010,8 @@ impl Server {
             r.phase = RdbPhase::Applying;
             r.applying = bytes;
         }
-        let took = time_for(bytes, self.perf.apply_rate.bytes_per_sec());
+        let drain_rate = (apply_rate as f64 * (1.0 - share.unwrap_or(0.0))) as u64;
+        let took = time_for(bytes, drain_rate.max(1));
         let attempt = self.replica.attempt;
         ctx.schedule(Msg::Timer(Timer::ApplyDone(attempt)), took);
     }
@@ -998,7 +1032,16 @@ impl Server {
             "PRIMARY <-> REPLICA sync: Finished with success".to_string(),
         );
         transport::reset(ctx, rdb.conn, Side::Initiator);
-        let offset = rdb.offset + rdb.applying;
+        let mut applied = rdb.applying;
+        if self.release.reads_while_applying().is_some()
+            && let Some(main) = self.replica.main.as_ref()
+            && let MainPhase::BufferFull { read_base } = &main.phase
+        {
+            let conn = main.conn;
+            let read_base = *read_base;
+            applied = transport::level(ctx, conn, DOWN, Quantity::Read).saturating_sub(read_base);
+        }
+        let offset = rdb.offset + applied;
         self.replica.offset = offset;
         self.start_streaming(ctx, offset);
     }
@@ -1189,7 +1232,7 @@ impl Server {
     }
 
     /// The offset the dataset reflects now.
-    fn current_offset(&self, ctx: C<'_, '_>) -> u64 {
+    pub(crate) fn current_offset(&self, ctx: C<'_, '_>) -> u64 {
         match (self.replica.main.as_ref(), self.main_phase()) {
             (
                 Some(m),
@@ -1203,6 +1246,16 @@ impl Server {
             }
             _ => self.replica.offset,
         }
+    }
+
+    /// What this replica has applied now (`slave_repl_offset`).
+    pub(crate) fn replica_applied_offset(&self, ctx: C<'_, '_>) -> u64 {
+        self.current_offset(ctx)
+    }
+
+    /// The link with the primary is up and streaming (`REPL_STATE_CONNECTED`).
+    pub(crate) fn replica_link_streaming(&self) -> bool {
+        matches!(self.main_phase(), Some(MainPhase::Streaming { .. }))
     }
 
     fn stream_bytes_read(&self, ctx: C<'_, '_>) -> u64 {

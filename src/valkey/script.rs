@@ -56,6 +56,10 @@ pub struct Condition {
     /// `slave_repl_offset`).
     #[serde(default)]
     pub value_of: Option<InfoRef>,
+    /// `==` holds within this much (default 0): with `value-of` on stream offsets, the byte by
+    /// which the fluid stream's rounding may leave a replica's offset and its primary's apart.
+    #[serde(default)]
+    pub slack: Option<f64>,
 }
 
 /// Another node's INFO field, as the right-hand side of a condition.
@@ -85,6 +89,9 @@ pub enum ActionKind {
     /// Kill `node`'s replication connections; with `value` = `rdb-channel`, `main-channel` or
     /// `replica`, only its replica-side clients of that type (`CLIENT KILL ID` of each).
     KillConnection,
+    /// `CLIENT KILL TYPE MASTER` on `node`: only its link to its primary (its own replicas
+    /// stay connected).
+    KillPrimaryLink,
     /// Take the link between hosts `a` and `b` down.
     LinkDown,
     /// Bring it back.
@@ -520,6 +527,7 @@ impl Script {
                 ctx,
                 Control::KillReplicationLinks(kill_kind(a.spec.value.as_deref())),
             ),
+            ActionKind::KillPrimaryLink => to_node(ctx, Control::KillPrimaryLink),
             ActionKind::PauseAfterFork => {
                 let on = matches!(a.spec.value.as_deref(), Some("1" | "yes" | "true"));
                 to_node(ctx, Control::PauseAfterFork(on));
@@ -600,7 +608,7 @@ pub fn compare_with(cond: &Condition, value: f64, target: f64, baseline: f64) ->
         ">=" => value >= target,
         "<" => value < target,
         "<=" => value <= target,
-        "==" => value == target,
+        "==" => (value - target).abs() <= cond.slack.unwrap_or(0.0),
         "!=" => value != target,
         "increased" => value > baseline,
         _ => false,

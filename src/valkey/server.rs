@@ -250,6 +250,7 @@ impl Server {
                 self.replica_kill_link(ctx);
             }
             Control::KillReplicationLinks(kind) => self.primary_kill_clients(ctx, kind),
+            Control::KillPrimaryLink => self.replica_kill_link(ctx),
             Control::SetLoad(_) => {}
         }
     }
@@ -320,6 +321,7 @@ impl Server {
         s.process_paused = self.paused;
         s.dbsize = self.keys.max(0.0).round() as u64 + self.populated.0;
         self.primary_info(ctx, &mut s);
+        self.chain_info(&mut s);
         self.replica_info(ctx, &mut s);
         ctx.env().samples.push(s);
     }

@@ -387,7 +387,8 @@ pub struct NodeSpec {
     /// The host it runs on (default: a host named like the node).
     #[serde(default)]
     pub host: Option<String>,
-    /// For a replica: the node it replicates from (default: the first primary).
+    /// For a replica: the node it replicates from (default: the first primary). It may be another
+    /// replica (chained replication); the chain must end at a primary.
     #[serde(default)]
     pub replicaof: Option<String>,
     /// When the replica is told `REPLICAOF` (default 0, the start of the run).

@@ -101,6 +101,8 @@ pub enum Control {
     /// primary-side kill), or with a kind only the primary-side clients of that kind
     /// (`CLIENT KILL ID` of the RDB channel, the main channel or a classic replica).
     KillReplicationLinks(Option<super::journal::ClientKind>),
+    /// Kill only this node's link to its primary (`CLIENT KILL TYPE MASTER`).
+    KillPrimaryLink,
     /// Start or stop a load client.
     SetLoad(bool),
     /// `DEBUG POPULATE <keys> <prefix> <value_bytes>`.

@@ -65,8 +65,8 @@ fn the_primary_writes_what_the_trace_recorded() {
         );
     }
     // Over shorter windows inside one row the rate moves along the line, not in steps.
-    let r1 = (offset_at(61.0) - offset_at(60.0)) / 1.0;
-    let r2 = (offset_at(119.0) - offset_at(118.0)) / 1.0;
+    let r1 = offset_at(61.0) - offset_at(60.0);
+    let r2 = offset_at(119.0) - offset_at(118.0);
     let (a, b) = (rows[181], rows[182]);
     assert!((r1 - (a + (b - a) * 0.5 / 60.0)).abs() < a * 0.005, "{r1}");
     assert!((r2 - (a + (b - a) * 58.5 / 60.0)).abs() < a * 0.005, "{r2}");
