@@ -611,10 +611,7 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
     // Bracket: the current value (clamped), then ×4 steps toward where the answer should flip.
     let start = c.clamp(lo, hi);
     let at_start = s.probe(start)?;
-    let toward_more = match prior(&o.knob) {
-        Some(more_helps) => Some(more_helps != at_start),
-        None => None,
-    };
+    let toward_more = prior(&o.knob).map(|more_helps| more_helps != at_start);
     let flipped = |s: &Search, from: bool| s.probes.iter().any(|p| p.passed != from);
     let walk = |s: &mut Search, up: bool| -> Result<(), ExperimentError> {
         let mut x = start;

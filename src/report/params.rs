@@ -159,18 +159,6 @@ fn write_rate_bps(w: &WorkloadSpec) -> f64 {
     ops * w.bytes_per_op()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_delay_slows_the_rate() {
-        assert_eq!(with_key_delay(100.0, 0.0, 10.0), 100.0);
-        // 10 bytes at 100 B/s = 0.1 s, plus 0.1 s of delay: half the rate.
-        assert!((with_key_delay(100.0, 1e8, 10.0) - 50.0).abs() < 1e-9);
-    }
-}
-
 /// The closed-form value of a `replsim advise` knob for a clean sync, and the formula it comes
 /// from, where `analytic.rs` has one: the primary's replica COB hard limit (the peak COB of the
 /// sync, `W × (T_x + T_l + RTT)` for a classic sync) and the ops/s of the model's only workload
@@ -227,4 +215,16 @@ pub fn closed_form_for(m: &ModelFile, path: &str, current: f64) -> Option<(f64, 
             .then(|| (current * star / w, how.to_string()));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_delay_slows_the_rate() {
+        assert_eq!(with_key_delay(100.0, 0.0, 10.0), 100.0);
+        // 10 bytes at 100 B/s = 0.1 s, plus 0.1 s of delay: half the rate.
+        assert!((with_key_delay(100.0, 1e8, 10.0) - 50.0).abs() < 1e-9);
+    }
 }
