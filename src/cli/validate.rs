@@ -104,6 +104,26 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         binary.source,
         binary.allocator()
     );
+    // The simulator runs the server's release (`[model] server`) unless `--set model.server=…`
+    // chose one; a model the release refuses (a config it lacks) is a case not run.
+    let mut refused: Vec<Option<String>> = vec![None; models.len()];
+    if !args
+        .set
+        .iter()
+        .any(|s| s.trim_start().starts_with("model.server"))
+    {
+        let mut with = overrides.clone();
+        with.extend(parse_overrides(&[format!(
+            "model.server={}",
+            binary.release.name()
+        )])?);
+        for (i, f) in files.iter().enumerate() {
+            match load_model(f, &with) {
+                Ok(m) => models[i] = m,
+                Err(e) => refused[i] = Some(e.to_string()),
+            }
+        }
+    }
     for model in &mut models {
         follow_allocator(model, &binary);
     }
@@ -116,6 +136,21 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
     let mut not_run = Vec::new();
     for (i, (file, model)) in files.iter().zip(&models).enumerate() {
         let name = path_component(&model.model.name);
+        if let Some(why) = &refused[i] {
+            eprintln!(
+                "[{}/{}] {name} ({}): n/a on {}: {why}",
+                i + 1,
+                models.len(),
+                file.display(),
+                binary.release
+            );
+            not_run.push(NotRun {
+                case: name,
+                release: binary.release.to_string(),
+                reason: why.clone(),
+            });
+            continue;
+        }
         if let Err(why) = release_directives(&model.cluster(), &binary) {
             eprintln!(
                 "[{}/{}] {name} ({}): n/a on {}: {why}",

@@ -93,15 +93,8 @@ pub fn run(args: VersionsArgs) -> Result<(), CliError> {
 fn print_table(name: &str, own: Release, rows: &[VersionRow]) {
     println!("{name}: one model under each release (the model's own: {own})");
     println!(
-        "  {:<12} {:<24} {:<17} {:>10} {:>5} {:>11} {:>8}  {}",
-        "release",
-        "outcome",
-        "first limit",
-        "first COB",
-        "fulls",
-        "peak outmem",
-        "in sync",
-        "checked"
+        "  {:<12} {:<24} {:<17} {:>10} {:>5} {:>11} {:>8}  checked",
+        "release", "outcome", "first limit", "first COB", "fulls", "peak outmem", "in sync",
     );
     for r in rows {
         let checked = if r.validated {

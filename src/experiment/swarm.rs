@@ -418,7 +418,7 @@ pub fn run_swarm(options: &SwarmOptions) -> Result<SwarmReport, ExperimentError>
                         }
                     }
                     let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if options.progress && (d % step == 0 || d == total) {
+                    if options.progress && (d.is_multiple_of(step) || d == total) {
                         let failed = failures.lock().map_or(0, |f| f.len());
                         eprintln!(
                             "swarm: {d}/{total} seeds, {failed} failed, {:.0} s",

@@ -222,6 +222,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+#[allow(clippy::ptr_arg)] // serde's skip_serializing_if passes &String
 fn is_no(s: &String) -> bool {
     s.eq_ignore_ascii_case("no")
 }

@@ -2,7 +2,6 @@
 //! (or the argument) and what would be valid, and leaves nothing in the output directory.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use proptest::prelude::*;
 

@@ -3,7 +3,6 @@
 //! the fixed form passes for every bundled seed, and the failing seed's bundle replays.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use replsim::experiment::Bundle;
 use replsim::scenario::{Override, load_model};

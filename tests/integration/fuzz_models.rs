@@ -9,7 +9,7 @@
 //! the child only turns a hang into a failure instead of a stuck test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use proptest::prelude::*;
 

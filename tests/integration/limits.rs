@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use replsim::experiment::{Plan, ROW_BYTES};
 use replsim::scenario::{DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES, load_model, parse_model};

@@ -3,7 +3,6 @@
 //! `include`, and `--set` paths with numeric segments — each with its bad inputs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use replsim::engine::SimTime;
 use replsim::scenario::{ModelFile, Override, load_model, parse_model};
@@ -47,7 +46,7 @@ fn parse(text: &str, overrides: &[Override]) -> ModelFile {
 }
 
 fn run(m: &ModelFile) -> RunResult {
-    Cluster::build(&m.cluster(), &crate::checked::options(&m))
+    Cluster::build(&m.cluster(), &crate::checked::options(m))
         .unwrap()
         .run()
         .unwrap()
