@@ -11,7 +11,7 @@ use crate::experiment::advise::{Advice, AdviseOptions, Goal, advise};
 /// Arguments of `replsim advise`.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Find the value of one knob at which a goal starts to hold, by search: probe the model's \
+    before_help = "Find the value of one knob at which a goal starts to hold, by search: probe the model's \
 current value, step x4 toward the other side until the answer flips (within --min/--max, default \
 x1/64 .. x64 of the current value), then bisect (geometrically) until the knob is known to 1 % or \
 one unit. At each probe seeds run until the side is known: with the default rule every seed must \
