@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; `main.rs` only maps errors to exit codes.
 
+pub mod advise;
 pub mod bench;
 pub mod calibrate;
 pub mod completions;
@@ -83,6 +84,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Draw the charts and the HTML report of a run or sweep directory.
     Plot(plot::PlotArgs),
+    /// What should I set? The boundary of one knob for a goal, found by search.
+    Advise(advise::AdviseArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Versions(args) => versions::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Advise(args) => advise::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

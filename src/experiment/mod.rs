@@ -34,6 +34,7 @@
 //! println!("{} runs in {}", report.runs, report.dir.display());
 //! ```
 
+pub mod advise;
 pub mod axis;
 mod bundle;
 pub mod conformance;

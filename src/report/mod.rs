@@ -52,6 +52,7 @@ mod versions;
 use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
+pub use params::closed_form_for;
 pub use probability::wilson_interval;
 
 /// What kind of output directory a path is.

@@ -159,6 +159,64 @@ fn write_rate_bps(w: &WorkloadSpec) -> f64 {
     ops * w.bytes_per_op()
 }
 
+/// The closed-form value of a `replsim advise` knob for a clean sync, and the formula it comes
+/// from, where `analytic.rs` has one: the primary's replica COB hard limit (the peak COB of the
+/// sync, `W × (T_x + T_l + RTT)` for a classic sync) and the ops/s of the model's only workload
+/// (the boundary write rate W*, scaled from bytes to commands by the workload's own ratio).
+pub fn closed_form_for(m: &ModelFile, path: &str, current: f64) -> Option<(f64, String)> {
+    let mp = from_model(m).ok()?;
+    let p = &mp.params;
+    let segs: Vec<&str> = path.split('.').collect();
+    if segs.len() == 4
+        && segs[0] == "nodes"
+        && segs[2] == "config"
+        && segs[3] == "client-output-buffer-limit"
+    {
+        let (i, primary) = m
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.role == NodeRole::Primary)?;
+        if segs[1] != primary.name && segs[1] != i.to_string() && segs[1] != format!("[{i}]") {
+            return None;
+        }
+        let (need, how) = if mp.dual {
+            (
+                analytic::dual(p).peak_primary_cob,
+                "the dual-channel main-channel COB peak (§7.5)",
+            )
+        } else {
+            (
+                analytic::classic(p).peak_cob,
+                "W × (T_x + T_l + RTT), the COB at the end of the sync (§7.4)",
+            )
+        };
+        return Some((need.max(p.backlog_bytes), how.to_string()));
+    }
+    if segs.len() == 3
+        && segs[0] == "workloads"
+        && segs[2] == "ops-per-sec"
+        && m.workloads.len() == 1
+    {
+        let w = p.write_rate_bps;
+        if w <= 0.0 || current <= 0.0 {
+            return None;
+        }
+        let (star, how) = if mp.dual {
+            (analytic::dual_boundary_write_rate(p), "W*_dual (§7.5)")
+        } else {
+            (
+                analytic::classic_boundary_write_rate(p),
+                "W* = H_eff / (T_x + T_l + RTT) (§7.4)",
+            )
+        };
+        return star
+            .is_finite()
+            .then(|| (current * star / w, how.to_string()));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,4 +20,4 @@ pub use budget::{BASE_BYTES, DEFAULT_MAX_MEMORY, Footprint, SAMPLE_BYTES, TRACE_
 pub use directives::is_valkey_directive;
 pub use error::ScenarioError;
 pub use model::{ConformanceMeta, ModelFile, ModelMeta, load_model, parse_model};
-pub use overrides::{Override, apply_overrides};
+pub use overrides::{Override, apply_overrides, lookup};

@@ -95,6 +95,31 @@ pub fn apply_overrides(root: &mut Value, overrides: &[Override]) -> Result<(), S
     Ok(())
 }
 
+/// The value at `path` in `root` (same path syntax as an override), or why there is none.
+/// Unlike [`apply_overrides`] it creates nothing: a missing key is an error.
+pub fn lookup<'v>(root: &'v Value, path: &str) -> Result<&'v Value, String> {
+    let segs = segments(path);
+    if segs.is_empty() {
+        return Err("empty path".into());
+    }
+    let mut here = root;
+    for (depth, seg) in segs.iter().enumerate() {
+        let at = || segs[..=depth].join(".");
+        here = match here {
+            Value::Table(t) => t.get(seg.as_str()).ok_or_else(|| {
+                let keys: Vec<&str> = t.keys().map(String::as_str).collect();
+                format!("no key {} (keys there: {})", at(), keys.join(", "))
+            })?,
+            Value::Array(items) => {
+                let i = index_of(items, seg).map_err(|r| format!("at {}: {r}", at()))?;
+                &items[i]
+            }
+            _ => return Err(format!("{} is not a table", segs[..depth].join("."))),
+        };
+    }
+    Ok(here)
+}
+
 fn step<'v>(here: &'v mut Value, seg: &str) -> Result<&'v mut Value, String> {
     match here {
         Value::Table(t) => {

@@ -1,5 +1,6 @@
 //! replsim's integration tests: one binary, a module per behaviour.
 
+mod advise;
 mod analytic;
 mod bad_input;
 mod case_study;
