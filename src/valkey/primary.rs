@@ -403,10 +403,23 @@ impl Server {
         let now = ctx.now();
         let rate = self.effective_rate();
         self.primary.clock.reanchor(now, rate);
+        let offset = self.primary.buffer.as_ref().map(ReplBuffer::offset);
         for i in 0..self.primary.clients.len() {
             let c = &self.primary.clients[i];
-            if c.stream.is_some() {
+            if let Some(start) = c.stream {
+                // The socket's producer and the stream clock round the fluid at different
+                // anchors: hand over whatever whole bytes of the stream the producer has not
+                // produced yet, so a socket never ends a byte short of the offset (a replica
+                // that PSYNCed mid-stream stayed one byte behind once the writes stopped).
                 let conn = c.conn;
+                if let Some(offset) = offset {
+                    let due = (offset + 1).saturating_sub(start.first_offset);
+                    let written = transport::level(ctx, conn, DOWN, Quantity::Written)
+                        .saturating_sub(start.written_base);
+                    if due > written {
+                        transport::write(ctx, conn, DOWN, due - written);
+                    }
+                }
                 transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
             }
             self.arm_limits(ctx, i);

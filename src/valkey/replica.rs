@@ -218,6 +218,8 @@ impl Server {
         }
         if had_history {
             self.chain_demote(ctx);
+            // A primary turned replica holds its own stream up to its offset.
+            super::invariants::replica_dataset(ctx, self.node, Some(self.replica.offset));
         }
         if !was_replica && self.replica.replid.is_none() {
             // A primary turned replica offers a replication id: its own on its very first sync

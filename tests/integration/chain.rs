@@ -3,15 +3,13 @@
 //! ONE` keeping the old history as `replid2` up to `second_repl_offset`, and the topology
 //! errors of a chain that does not end at a primary.
 
-use std::process::Command;
-
 use crate::run_logs::log_of;
 use replsim::scenario::parse_model;
 use replsim::valkey::{Cluster, InfoSample, RunResult};
 
 fn run_text(text: &str) -> RunResult {
     let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -283,7 +281,7 @@ fn a_cycle_or_an_unknown_upstream_exits_2() {
         let model = dir.join(format!("{name}.toml"));
         std::fs::write(&model, text).unwrap();
         let out_dir = dir.join(format!("out-{name}"));
-        let out = Command::new(env!("CARGO_BIN_EXE_replsim"))
+        let out = crate::checked::replsim()
             .arg("run")
             .arg(&model)
             .arg("--out")

@@ -11,7 +11,7 @@ use replsim::valkey::{Cluster, InfoSample, RunResult};
 
 fn run_text(text: &str) -> RunResult {
     let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()
@@ -19,7 +19,7 @@ fn run_text(text: &str) -> RunResult {
 
 fn run_file(path: &Path, seed: u64) -> RunResult {
     let m = load_model(path, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let mut options = m.run_options();
+    let mut options = crate::checked::options(&m);
     options.seed = seed;
     Cluster::build(&m.cluster(), &options)
         .unwrap()

@@ -10,7 +10,7 @@ use replsim::valkey::{Cluster, Event, RunResult};
 
 fn run_text(text: &str, name: &str) -> RunResult {
     let m = parse_model(text, name, &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .unwrap()
         .run()
         .unwrap()

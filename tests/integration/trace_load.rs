@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use replsim::scenario::{Footprint, load_model};
 use replsim::valkey::Cluster;
@@ -18,10 +18,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn replsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replsim"))
-        .args(args)
-        .output()
-        .unwrap()
+    crate::checked::replsim().args(args).output().unwrap()
 }
 
 /// The bundled daily trace's rows (bytes/s), read here independently of replsim's parser.
@@ -39,7 +36,7 @@ fn the_primary_writes_what_the_trace_recorded() {
     // replication stream over minute k are the trapezoid between rows 180 + k and 181 + k.
     let sets = vec!["workloads.prod.trace-start=\"3h\"".parse().unwrap()];
     let model = load_model(&root().join("models/production-trace.toml"), &sets).unwrap();
-    let result = Cluster::build(&model.cluster(), &model.run_options())
+    let result = Cluster::build(&model.cluster(), &crate::checked::options(&model))
         .unwrap()
         .run()
         .unwrap();
@@ -81,7 +78,7 @@ fn the_evening_peak_overflows_the_cob_and_the_night_does_not() {
                 .unwrap(),
         ];
         let model = load_model(&root().join("models/production-trace.toml"), &sets).unwrap();
-        Cluster::build(&model.cluster(), &model.run_options())
+        Cluster::build(&model.cluster(), &crate::checked::options(&model))
             .unwrap()
             .run()
             .unwrap()

@@ -15,7 +15,7 @@ fn run(text: &str, server: &str, extra: &[Override]) -> RunResult {
     let mut o = extra.to_vec();
     o.push(set("model.server", server));
     let m = parse_model(text, "test.toml", &o).expect("model");
-    Cluster::build(&m.cluster(), &m.run_options())
+    Cluster::build(&m.cluster(), &crate::checked::options(&m))
         .expect("build")
         .run()
         .expect("run")
