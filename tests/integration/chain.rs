@@ -4,15 +4,10 @@
 //! errors of a chain that does not end at a primary.
 
 use crate::run_logs::log_of;
-use replsim::scenario::parse_model;
-use replsim::valkey::{Cluster, InfoSample, RunResult};
+use replsim::valkey::{InfoSample, RunResult};
 
 fn run_text(text: &str) -> RunResult {
-    let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &crate::checked::options(&m))
-        .unwrap()
-        .run()
-        .unwrap()
+    crate::checked::run_text(text, "inline.toml")
 }
 
 fn last<'a>(r: &'a RunResult, node: &str) -> &'a InfoSample {

@@ -66,3 +66,12 @@ fn the_environment_switch_reaches_the_binary() {
     assert!(info.contains("\"invariants_checked\": true"), "{info}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Parses a model text (named `name` in errors) and runs it, checked; panics on any error.
+pub fn run_text(text: &str, name: &str) -> replsim::valkey::RunResult {
+    let m = replsim::scenario::parse_model(text, name, &[]).unwrap_or_else(|e| panic!("{e}"));
+    replsim::valkey::Cluster::build(&m.cluster(), &options(&m))
+        .unwrap()
+        .run()
+        .unwrap()
+}

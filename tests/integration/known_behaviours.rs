@@ -7,14 +7,10 @@
 
 use crate::run_logs::log_of;
 use replsim::scenario::parse_model;
-use replsim::valkey::{Cluster, InfoSample, Outcome, RunResult};
+use replsim::valkey::{InfoSample, Outcome, RunResult};
 
 fn run_text(text: &str) -> RunResult {
-    let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &crate::checked::options(&m))
-        .unwrap()
-        .run()
-        .unwrap()
+    crate::checked::run_text(text, "inline.toml")
 }
 
 fn samples<'a>(r: &'a RunResult, node: &str) -> Vec<&'a InfoSample> {

@@ -10,11 +10,7 @@ use replsim::scenario::{load_model, parse_model};
 use replsim::valkey::{Cluster, InfoSample, RunResult};
 
 fn run_text(text: &str) -> RunResult {
-    let m = parse_model(text, "inline.toml", &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &crate::checked::options(&m))
-        .unwrap()
-        .run()
-        .unwrap()
+    crate::checked::run_text(text, "inline.toml")
 }
 
 fn run_file(path: &Path, seed: u64) -> RunResult {

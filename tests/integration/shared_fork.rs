@@ -5,15 +5,10 @@
 //! is gone. Each scenario reads the logs and offsets of its run, not only its outcome.
 
 use crate::run_logs::{line_times, log_of};
-use replsim::scenario::parse_model;
-use replsim::valkey::{Cluster, Event, RunResult};
+use replsim::valkey::{Event, RunResult};
 
 fn run_text(text: &str, name: &str) -> RunResult {
-    let m = parse_model(text, name, &[]).unwrap_or_else(|e| panic!("{e}"));
-    Cluster::build(&m.cluster(), &crate::checked::options(&m))
-        .unwrap()
-        .run()
-        .unwrap()
+    crate::checked::run_text(text, name)
 }
 
 /// Runs a model of the conformance set (`conformance/<tcl stem>/<name>.toml`).
