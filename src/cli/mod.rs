@@ -5,6 +5,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod completions;
 pub mod conformance;
+pub mod explain;
 pub mod merge;
 pub mod output;
 pub mod plot;
@@ -86,6 +87,9 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// What should I set? The boundary of one knob for a goal, found by search.
     Advise(advise::AdviseArgs),
+    /// What decided a run, in words: the first limit, its rates, the next PSYNC, what followed,
+    /// and the smallest single change (checked by one rerun).
+    Explain(explain::ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Measure the engine's event rate (ping-pong and a bare-heap ceiling).
@@ -115,6 +119,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Advise(args) => advise::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

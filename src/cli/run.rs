@@ -14,7 +14,7 @@ use crate::valkey::{Cluster, RunResult};
 /// Arguments of `replsim run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 23 --bundle flaky.json\n\nWrites output/<model>-<seed>/ (or --out DIR, which must be new, empty or an earlier run's output): summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml."
+    after_help = "Examples:\n  replsim run models/default.toml\n  replsim run models/default.toml --json\n  replsim run models/default.toml --explain\n  replsim run models/worked-example-classic.toml --seed 7 --set workloads.writer.ops-per-sec=5000\n  replsim run models/valkey-test-cob-overrun-old.toml --seed 23 --bundle flaky.json\n\nWrites output/<model>-<seed>/ (or --out DIR, which must be new, empty or an earlier run's output): summary.json, <node>.log for every node, timeline.csv (INFO samples), journal.json, model.resolved.toml (and explanation.txt with --explain; `replsim explain DIR` explains any run directory later)."
 )]
 pub struct RunArgs {
     /// The model file (models/*.toml).
@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// stops the run with exit 1 and a report naming the time, node, invariant and values.
     #[arg(long)]
     pub check: bool,
+    /// After the run, explain it (as `replsim explain DIR`: the first limit, its rates, the next
+    /// PSYNC, what followed, and one rerun checking the smallest change) and write the account
+    /// to explanation.txt in the output directory.
+    #[arg(long, conflicts_with = "json")]
+    pub explain: bool,
 }
 
 /// Runs one model.
@@ -104,6 +109,20 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         .run()
         .map_err(|e| CliError::runtime(format!("simulation failed: {e}")))?;
     write_run(&staging, &model, &result)?;
+    let explanation = if args.explain {
+        let files =
+            crate::experiment::explain::files_of(&out_dir.display().to_string(), &model, &result)
+                .and_then(|mut f| {
+                    f.model_path = Some(out_dir.join("model.resolved.toml").display().to_string());
+                    crate::experiment::explain::explain_and_check(&f, true)
+                })
+                .map_err(super::sweep::to_cli)?;
+        let text = crate::report::explain::to_text(&files);
+        staging.write("explanation.txt", text.as_bytes())?;
+        Some(text)
+    } else {
+        None
+    };
     let _lock = staging.commit()?;
     if let Some(path) = &args.bundle {
         let bundle = crate::experiment::Bundle::of_single_run(&model, &args.set, &result.record);
@@ -125,6 +144,10 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         return Ok(());
     }
     print_summary(&args, &model.model.name, &out_dir, &result);
+    if let Some(text) = explanation {
+        println!();
+        print!("{text}");
+    }
     Ok(())
 }
 

@@ -39,6 +39,7 @@ pub mod axis;
 mod bundle;
 pub mod conformance;
 mod error;
+pub mod explain;
 mod file;
 mod merge;
 pub mod plan;

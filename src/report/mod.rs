@@ -29,6 +29,7 @@ mod boundary;
 mod cdf;
 mod error;
 mod experiment;
+pub mod explain;
 mod format;
 mod html;
 mod legend;

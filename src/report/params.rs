@@ -55,10 +55,18 @@ impl ModelParams {
 
 /// The closed-form parameters of a model, or why there are none.
 pub(crate) fn from_model(m: &ModelFile) -> Result<ModelParams, String> {
+    from_model_for(m, None)
+}
+
+/// [`from_model`] for the replica node named `replica` (the first replica when `None`): its
+/// link, its load rate and its own limits.
+pub(crate) fn from_model_for(m: &ModelFile, replica: Option<&str>) -> Result<ModelParams, String> {
     let node = |role: NodeRole, what: &str| {
         m.nodes
             .iter()
-            .find(|n| n.role == role)
+            .find(|n| {
+                n.role == role && (role != NodeRole::Replica || replica.is_none_or(|r| n.name == r))
+            })
             .ok_or_else(|| format!("the model has no {what} node"))
     };
     let primary = node(NodeRole::Primary, "primary")?;

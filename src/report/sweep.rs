@@ -290,11 +290,15 @@ impl Sweep {
                         "<code>replsim replay {}</code>",
                         html::escape(&b.rel_path)
                     )),
+                    Cell::Html(format!(
+                        "<code>replsim explain {}</code>",
+                        html::escape(&b.rel_path)
+                    )),
                 ]
             })
             .collect();
         out.push_str(&html::table(
-            &["bundle", "outcome", "seed", "replay"],
+            &["bundle", "outcome", "seed", "replay", "why (in words)"],
             &rows,
         ));
         out

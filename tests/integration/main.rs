@@ -12,6 +12,7 @@ mod cost;
 mod determinism;
 mod dual_channel;
 mod engine_errors;
+mod explain;
 #[cfg(unix)]
 mod fuzz_models;
 mod help;
