@@ -135,6 +135,8 @@ pub struct Psync {
     pub answer: String,
     /// Backlog bytes sent, when accepted.
     pub bytes_sent: Option<u64>,
+    /// The PSYNC of a dual-channel main channel (part of a dual-channel full sync).
+    pub main_channel: bool,
 }
 
 /// The smallest single change the closed forms point at.
@@ -396,8 +398,7 @@ impl Ctx<'_> {
             .filter_map(|l| l.text.strip_prefix("Connecting to PRIMARY "))
             .filter_map(|a| a.rsplit(':').next()?.trim().parse::<usize>().ok())
             .filter_map(|port| port.checked_sub(6379))
-            .filter(|&i| i < self.model.nodes.len() && i != r)
-            .last()
+            .rfind(|&i| i < self.model.nodes.len() && i != r)
             .or_else(|| {
                 self.model
                     .nodes
@@ -481,8 +482,7 @@ impl Ctx<'_> {
                 .count(),
             synced_at_s: mine
                 .iter()
-                .filter(|e| e.kind == "replica_synced")
-                .last()
+                .rfind(|e| e.kind == "replica_synced")
                 .map(|e| e.t_s()),
             in_sync_at_end,
             sentences: Vec::new(),
@@ -533,8 +533,7 @@ impl Ctx<'_> {
         let name = self.node_name(r);
         self.samples
             .iter()
-            .filter(|s| s.node == name)
-            .last()
+            .rfind(|s| s.node == name)
             .is_some_and(|s| s.master_link_up && !s.master_sync_in_progress && !s.loading)
     }
 
@@ -560,7 +559,7 @@ impl Ctx<'_> {
             .events
             .iter()
             .filter(|e| e.kind == "fork" && e.t_ns <= limit_or_end)
-            .filter(|e| {
+            .rfind(|e| {
                 // A fork after this replica's last full-sync request before the limit.
                 let started = self
                     .events
@@ -569,7 +568,6 @@ impl Ctx<'_> {
                     .count();
                 started > 0
             })
-            .last()
             .map(|e| e.t_ns);
         let fork_s = fork.map(|t| t as f64 / 1e9);
         let cob_growth_bps = match (fork, at_ns, omem) {
@@ -599,7 +597,7 @@ impl Ctx<'_> {
     fn offset_slope(&self, node: &str, from: f64, to: f64) -> Option<f64> {
         let mine: Vec<&Sample> = self.samples.iter().filter(|s| s.node == node).collect();
         let a = mine.iter().find(|s| s.t_s >= from)?;
-        let b = mine.iter().filter(|s| s.t_s <= to).last()?;
+        let b = mine.iter().rfind(|s| s.t_s <= to)?;
         (b.t_s > a.t_s + 1e-9 && b.master_repl_offset >= a.master_repl_offset)
             .then(|| (b.master_repl_offset - a.master_repl_offset) as f64 / (b.t_s - a.t_s))
     }
@@ -608,11 +606,10 @@ impl Ctx<'_> {
     fn next_psync(&self, r: usize, t_ns: u64) -> Option<Psync> {
         let t_ms = t_ns / 1_000_000;
         let name = self.node_name(r);
-        let ask = self.log(&name).iter().find(|l| {
-            l.t_ms >= t_ms
-                && l.text.contains("Trying a partial resynchronization")
-                && !l.text.contains("using main channel")
-        })?;
+        let ask = self
+            .log(&name)
+            .iter()
+            .find(|l| l.t_ms >= t_ms && l.text.contains("Trying a partial resynchronization"))?;
         let requested = ask
             .text
             .split("(request ")
@@ -645,7 +642,9 @@ impl Ctx<'_> {
             served: false,
             answer: String::new(),
             bytes_sent: None,
+            main_channel: false,
         };
+        let main_channel = ask.text.contains("using main channel");
         let text = &reply.text;
         if text.contains("accepted. Sending ") {
             out.served = true;
@@ -678,13 +677,13 @@ impl Ctx<'_> {
         } else {
             out.answer = "a full resync (the replica asked for one)".into();
         }
+        out.main_channel = main_channel;
         if out.backlog_from.is_none() {
             let pname = self.node_name(p);
             if let Some(s) = self
                 .samples
                 .iter()
-                .filter(|s| s.node == pname && s.t_s <= out.at_s + 1e-9)
-                .last()
+                .rfind(|s| s.node == pname && s.t_s <= out.at_s + 1e-9)
                 .filter(|s| s.repl_backlog_histlen > 0)
             {
                 out.backlog_from = Some(s.repl_backlog_first_byte_offset);
@@ -796,8 +795,15 @@ impl Ctx<'_> {
                 _ => "the primary had no backlog".into(),
             };
             let mut t = format!(
-                "At its next PSYNC ({:.3} s) the replica asked for {}; {range}: {}",
-                p.at_s, p.requested, p.answer
+                "At its next PSYNC ({:.3} s{}) the replica asked for {}; {range}: {}",
+                p.at_s,
+                if p.main_channel {
+                    ", on its dual-channel main channel"
+                } else {
+                    ""
+                },
+                p.requested,
+                p.answer
             );
             if let Some(n) = p.bytes_sent {
                 t.push_str(&format!(", {n} bytes sent"));

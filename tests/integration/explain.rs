@@ -42,7 +42,7 @@ fn explain(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
 
 fn explain_json(target: &Path, extra: &[&str]) -> Value {
     let mut args: Vec<&std::ffi::OsStr> = vec![target.as_os_str(), "--json".as_ref()];
-    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     let (code, out, err) = explain(&args);
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()
@@ -132,8 +132,7 @@ fn the_default_models_account_matches_its_journal_logs_and_samples() {
     // The rates: from the fork the journal names, the growth that reached omem by then.
     let (t_fork, _) = events
         .iter()
-        .filter(|(t, v)| v["event"] == "fork" && t <= t_cob)
-        .last()
+        .rfind(|(t, v)| v["event"] == "fork" && t <= t_cob)
         .unwrap();
     let rates = &e["rates"];
     assert_eq!(rates["fork_at_s"].as_f64(), Some(*t_fork as f64 / 1e9));
@@ -169,8 +168,7 @@ fn the_default_models_account_matches_its_journal_logs_and_samples() {
     let at = p["at_s"].as_f64().unwrap();
     let info = primary_info(&dir)
         .into_iter()
-        .filter(|s| s.0 <= at + 1e-9)
-        .last()
+        .rfind(|s| s.0 <= at + 1e-9)
         .unwrap();
     assert_eq!(p["backlog_from"].as_u64(), Some(info.2));
     assert_eq!(p["backlog_to"].as_u64(), Some(info.1));

@@ -433,6 +433,7 @@ fn sweep_report_draws_every_chart_and_the_page() {
         "<img src=\"cdf-cob-overflow.svg\"",
         "<a href=\"bundles/run-9.json\">",
         "replsim replay bundles/run-10.json",
+        "replsim explain bundles/run-10.json",
         "fixture-grid",
     ] {
         assert!(html.contains(expected), "index.html lacks {expected:?}");
