@@ -264,10 +264,20 @@ impl Release {
                     }
                 ))
             }
-            "repl-throttling-enabled" | "repl-compression" | "forkless-infrastructure-enabled"
+            "repl-throttling-enabled"
+            | "repl-compression"
+            | "repl-compression-ratio"
+            | "forkless-infrastructure-enabled"
                 if self != Release::Valkey92 =>
             {
-                Err(format!("{self} has no {key} (added in Valkey 9.2)"))
+                Err(format!(
+                    "{self} has no {key} (added in Valkey 9.2{})",
+                    if key == "repl-compression" && self == Release::Redis80 {
+                        "; Redis 8.10's repl-compression 0..22 is not modelled"
+                    } else {
+                        ""
+                    }
+                ))
             }
             "rdb-client-grace-period" if self.two_channel() == TwoChannel::None => Err(format!(
                 "{self} has no RDB-channel client (no two-connection full sync)"
