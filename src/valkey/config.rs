@@ -362,7 +362,10 @@ impl ValkeyConfig {
             );
         }
         if self.forkless_infrastructure_enabled {
-            return err("forkless-infrastructure-enabled", FORKLESS_UNKNOWN.to_string());
+            return err(
+                "forkless-infrastructure-enabled",
+                FORKLESS_UNKNOWN.to_string(),
+            );
         }
         let cob = self.client_output_buffer_limit;
         if cob.hard.bytes() > 0 && cob.soft.bytes() > cob.hard.bytes() {

@@ -560,9 +560,7 @@ impl Server {
             Some(i) => i,
             None => {
                 let replica = match proto {
-                    Proto::Handshake { node, .. } | Proto::RdbChannelHandshake { node, .. } => {
-                        node
-                    }
+                    Proto::Handshake { node, .. } | Proto::RdbChannelHandshake { node, .. } => node,
                     _ => return,
                 };
                 let id = self.primary.next_client_id;

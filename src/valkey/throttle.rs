@@ -187,9 +187,8 @@ impl Throttle {
         s.repl_throttle_activation_events = Some(self.activations);
         s.repl_throttle_below_guardrail_secs = Some(self.delayed_ns / 1_000_000_000);
         let bytes = self.written_nb / 1_000_000_000;
-        s.repl_throttle_total_commands = Some(
-            u64::try_from(bytes / u128::from(command_bytes.max(1))).unwrap_or(u64::MAX),
-        );
+        s.repl_throttle_total_commands =
+            Some(u64::try_from(bytes / u128::from(command_bytes.max(1))).unwrap_or(u64::MAX));
     }
 }
 
