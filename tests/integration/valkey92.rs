@@ -311,3 +311,84 @@ fn versions_shows_throttling_as_the_difference() {
     let why = old.first_difference.as_deref().unwrap_or_default();
     assert!(why.starts_with("write throttling: off"), "{why}");
 }
+
+/// A replica that stops reading (SIGSTOP) at 40 s, while 15 MB/s of writes run over 1 GbE, with
+/// a 20mb/10 s soft limit and a repl-timeout long enough to stay out of the way.
+const STALL: &str = r#"
+[model]
+name = "stall"
+horizon = "4m"
+[dataset]
+keys = 100000
+value-size = "1kb"
+[[nodes]]
+name = "primary"
+role = "primary"
+[nodes.config]
+client-output-buffer-limit = "256mb 20mb 10"
+repl-timeout = 300
+[[nodes]]
+name = "replica"
+role = "replica"
+[[links]]
+a = "primary"
+b = "replica"
+bandwidth = "1gbit"
+latency = "200us"
+[[workloads]]
+name = "writer"
+pattern = "constant"
+ops-per-sec = 14000
+value-size = { dist = "fixed", size = "1kb" }
+start = "30s"
+stop = "200s"
+[[actions]]
+name = "stop-replica"
+do = "pause"
+node = "replica"
+at = "40s"
+[[actions]]
+name = "go-on"
+do = "resume"
+node = "replica"
+at = "RESUME"
+"#;
+
+#[test]
+fn a_throttled_replica_is_exempt_from_the_soft_limit_for_120_s_only() {
+    let stall = |resume: &str, server: &str| {
+        let mut o = vec![set("model.server", server)];
+        if server == "valkey-9.2" {
+            o.push(set(THROTTLE_ON, "yes"));
+        }
+        run(&STALL.replace("RESUME", resume), &o)
+    };
+    let soft_drop = |r: &RunResult| {
+        r.journal.events.iter().find_map(|(t, e)| match e {
+            Event::CobDisconnect { limit, .. } => {
+                assert_eq!(*limit, Limit::PrimaryCobSoft);
+                Some(t.as_secs_f64())
+            }
+            _ => None,
+        })
+    };
+    let over_soft = |r: &RunResult| {
+        primary_samples(r)
+            .iter()
+            .find(|s| s.replica_omem >= 20 << 20)
+            .map(|s| s.t_s)
+            .expect("the buffer passes the soft limit")
+    };
+    // Valkey 9.1: dropped once the soft limit has been exceeded for 10 s.
+    let old = stall("100s", "valkey-9.1");
+    let after = soft_drop(&old).expect("9.1 drops the stalled replica") - over_soft(&old);
+    assert!((9.0..=12.0).contains(&after), "{after}");
+    // Valkey 9.2: throttled and above target, exempt; a 60 s stall costs nothing.
+    let short = stall("100s", "valkey-9.2");
+    assert_eq!(soft_drop(&short), None);
+    assert!(short.record.in_sync_at_end);
+    // A 180 s stall: the exemption ends 120 s after the soft limit was exceeded.
+    let long = stall("220s", "valkey-9.2");
+    let after = soft_drop(&long).expect("the exemption ends") - over_soft(&long);
+    assert!((119.0..=122.0).contains(&after), "{after}");
+}
