@@ -250,7 +250,14 @@ pub(crate) struct Stream {
     pub(crate) dead: bool,
     pub(crate) next_at: Option<u64>,
     watches: Vec<Watch>,
+    /// Wire bytes per payload byte, in millionths ([`WIRE_UNCOMPRESSED`] = 1:1): a sender that
+    /// compresses puts fewer bytes on the link than its application wrote. Every counter stays
+    /// in payload bytes; only the link's fair share is taken in wire bytes.
+    pub(crate) wire_ppm: u32,
 }
+
+/// `wire_ppm` of an uncompressed stream.
+pub const WIRE_UNCOMPRESSED: u32 = 1_000_000;
 
 impl Stream {
     pub(crate) fn new(
@@ -287,6 +294,7 @@ impl Stream {
             dead: false,
             next_at: None,
             watches: Vec::new(),
+            wire_ppm: WIRE_UNCOMPRESSED,
         }
     }
 
