@@ -9,7 +9,8 @@ use super::timeline::Timeline;
 use super::{ReportError, style};
 
 /// The outcome-record fields the run page lists, in order.
-const SUMMARY_FIELDS: [&str; 14] = [
+const SUMMARY_FIELDS: [&str; 15] = [
+    "server",
     "outcome",
     "first_limit",
     "in_sync_at_end",
@@ -37,10 +38,14 @@ pub(crate) fn draw(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
 }
 
 fn page(run: &RunData) -> String {
-    let title = match run.seed {
-        Some(seed) => format!("{} — seed {seed}", run.name),
-        None => run.name.clone(),
-    };
+    let mut title = run.name.clone();
+    // The release the run modelled (`[model] server`), where the summary names it.
+    if run.summary.contains_key("server") {
+        title = format!("{title} — {}", run.summary_str("server"));
+    }
+    if let Some(seed) = run.seed {
+        title = format!("{title} — seed {seed}");
+    }
     let outcome = run.summary_str("outcome");
     let rows: Vec<Vec<Cell>> = SUMMARY_FIELDS
         .iter()

@@ -90,14 +90,13 @@ impl EventReader {
     /// A reader for the replica node `replica` of a primary configured with `primary`, running
     /// `release` (which decides whether a hard limit below the backlog acts as the backlog).
     pub fn new(replica: usize, primary: &ValkeyConfig, release: RealRelease) -> Self {
-        let cob = &primary.client_output_buffer_limit;
+        let (hard, _soft) = release.model().effective_cob_limits(
+            primary.client_output_buffer_limit,
+            primary.repl_backlog_size.bytes(),
+        );
         EventReader {
             replica,
-            hard: if release.clamps_hard_limit_to_backlog() {
-                cob.effective_hard(primary.repl_backlog_size.bytes())
-            } else {
-                (cob.hard.bytes() > 0).then(|| cob.hard.bytes())
-            },
+            hard,
             dual_waiting_psync: false,
             dual_in_progress: false,
             cob_clients: Vec::new(),

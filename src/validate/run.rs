@@ -1,7 +1,7 @@
 //! One model run on real servers: start them, fill the dataset, drive the loads and the script,
 //! follow logs and INFO, stop everything, and reduce it to the simulator's outcome record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -330,6 +330,13 @@ impl Follow {
                     continue;
                 }
                 self.log_lines += 1;
+                if parsed
+                    .text
+                    .contains("for overcoming of output buffer limits")
+                {
+                    let id = client_field(&parsed.text, "id=").unwrap_or_default();
+                    run.cob_closed[i].insert(id.to_string());
+                }
                 let t = sim_time(parsed.unix_ms, run.t0_unix_ms);
                 let side = if i == self.roles.primary {
                     Some(Side::Primary)
@@ -418,6 +425,10 @@ struct Live {
     t0: Instant,
     t0_unix_ms: i64,
     sample_names: Vec<String>,
+    /// Per node, the ids of the clients its log says it closed for overcoming output buffer
+    /// limits: INFO's `client_output_buffer_limit_disconnections` where the release lacks
+    /// that field (Redis before 7.4).
+    cob_closed: Vec<BTreeSet<String>>,
     /// Last, so that it is dropped after the servers (a namespace goes after its server).
     hosting: Hosting,
 }
@@ -437,6 +448,7 @@ impl Live {
             t0: Instant::now(),
             t0_unix_ms: unix_ms(),
             sample_names: names,
+            cob_closed: vec![BTreeSet::new(); n],
             hosting,
         }
     }
@@ -486,7 +498,13 @@ impl Live {
         s.master_repl_offset = num(&info, "master_repl_offset");
         s.repl_backlog_first_byte_offset = num(&info, "repl_backlog_first_byte_offset");
         s.repl_backlog_histlen = num(&info, "repl_backlog_histlen");
-        s.mem_total_replication_buffers = num(&info, "mem_total_replication_buffers");
+        // Redis 6.2 has no shared buffer: its backlog and every replica's own list (the
+        // simulator's Redis 6.2 reports their sum under this name).
+        s.mem_total_replication_buffers = if info.contains_key("mem_total_replication_buffers") {
+            num(&info, "mem_total_replication_buffers")
+        } else {
+            num(&info, "mem_replication_backlog") + num(&info, "mem_clients_slaves")
+        };
         s.replicas_waiting_psync = num(&info, "replicas_waiting_psync");
         s.connected_slaves = num(&info, "connected_slaves");
         s.replicas_online = info
@@ -508,7 +526,11 @@ impl Live {
         s.sync_partial_ok = num(&info, "sync_partial_ok");
         s.sync_partial_err = num(&info, "sync_partial_err");
         s.client_output_buffer_limit_disconnections =
-            num(&info, "client_output_buffer_limit_disconnections");
+            if info.contains_key("client_output_buffer_limit_disconnections") {
+                num(&info, "client_output_buffer_limit_disconnections")
+            } else {
+                self.cob_closed[i].len() as u64
+            };
         s.rdb_bgsave_in_progress = num(&info, "rdb_bgsave_in_progress") == 1;
         s.master_link_up = info.get("master_link_status").map(String::as_str) == Some("up");
         s.master_sync_in_progress = num(&info, "master_sync_in_progress") == 1;

@@ -22,7 +22,7 @@ use super::journal::{ClientKind, Event, Limit};
 use super::log::{Level, Role};
 use super::proto::{Proto, ReplId};
 use super::release::ReplicaOutput;
-use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ReplBuffer, block_payload};
+use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ConsumerId, ReplBuffer, block_payload};
 use super::server::{C, Server};
 use super::throttle::Throttle;
 use super::transport::{self, DOWN, UP};
@@ -722,17 +722,17 @@ impl Server {
             self.log(ctx, Level::Notice, text);
             return false;
         }
-        let serves = self
-            .primary
-            .buffer
-            .as_ref()
-            .is_some_and(|b| b.can_serve(offset));
+        let serves = self.primary.buffer.as_ref().is_some_and(|b| {
+            b.can_serve(offset)
+                && self
+                    .backlog_window()
+                    .is_some_and(|(first, _)| offset >= first)
+        });
         if !serves {
             let (first, last) = self
-                .primary
-                .buffer
-                .as_ref()
-                .map_or((0, 0), |b| (b.first_byte_offset(), b.offset()));
+                .backlog_window()
+                .zip(self.primary.buffer.as_ref())
+                .map_or((0, 0), |((first, _), b)| (first, b.offset()));
             let text = format!(
                 "Unable to partial resync with replica {addr} for lack of backlog (Replica request was {replid}:{offset}, and I can only reply with the range [{first}, {last}])."
             );
@@ -800,12 +800,28 @@ impl Server {
         self.start_stream(ctx, idx);
     }
 
+    /// `(repl_backlog_first_byte_offset, repl_backlog_histlen)` as the release keeps them: the
+    /// shared buffer's live blocks (Redis 7.0 on, Valkey), or on Redis ≤ 6.2 a circular backlog
+    /// of its own whose history never exceeds `repl-backlog-size` (6.2.14 `replication.c`,
+    /// `feedReplicationBacklog`), whatever the replicas' private lists still hold.
+    fn backlog_window(&self) -> Option<(u64, u64)> {
+        let buf = self.primary.buffer.as_ref()?;
+        let mut histlen = buf.histlen();
+        if self.release.replica_output() == ReplicaOutput::PrivateLists {
+            histlen = histlen.min(buf.backlog_bytes());
+        }
+        Some((buf.offset() + 1 - histlen, histlen))
+    }
+
     /// `addReplyReplicationBacklog`'s debug lines.
     fn log_psync_backlog(&mut self, ctx: C<'_, '_>, offset: u64) {
+        let Some((first, histlen)) = self.backlog_window() else {
+            return;
+        };
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
-        let (size, first, histlen) = (buf.backlog_bytes(), buf.first_byte_offset(), buf.histlen());
+        let size = buf.backlog_bytes();
         let mut lines = vec![format!("[PSYNC] Replica request offset: {offset}")];
         if histlen == 0 {
             lines.push("[PSYNC] Backlog history len is zero".to_string());
@@ -1232,8 +1248,31 @@ impl Server {
 
     fn effective_limits(&self) -> (Option<u64>, Option<u64>) {
         let k = self.cfg.repl_backlog_size.bytes();
-        self.release
-            .effective_cob_limits(self.cfg.client_output_buffer_limit, k)
+        let (hard, soft) = self
+            .release
+            .effective_cob_limits(self.cfg.client_output_buffer_limit, k);
+        // The limits apply to what is pending beyond the static buffer (below): in the
+        // buffer's own usage, that much more.
+        let extra = self.static_reply_bytes();
+        (hard.map(|h| h + extra), soft.map(|s| s + extra))
+    }
+
+    /// The bytes of a replica's pending output that its output-buffer usage does not count:
+    /// on Redis ≤ 6.2 the first 16 KiB go into the client's static reply buffer (`c->buf`,
+    /// `PROTO_REPLY_CHUNK_BYTES`, 6.2.14 `networking.c` `_addReplyToBuffer`), which
+    /// `getClientOutputBufferMemoryUsage` leaves out; from 7.0 a replica's output is only its
+    /// reference into the shared buffer. (Approximate once streaming: 6.2 refills the static
+    /// buffer only when the reply list is empty.)
+    fn static_reply_bytes(&self) -> u64 {
+        match self.release.replica_output() {
+            ReplicaOutput::PrivateLists => 16 << 10,
+            ReplicaOutput::SharedBlocks => 0,
+        }
+    }
+
+    /// A replica's `omem` as the release reports it (INFO, CLIENT LIST, the COB log line).
+    fn reported_omem(&self, buf: &ReplBuffer, id: ConsumerId) -> u64 {
+        buf.cob_bytes(id).saturating_sub(self.static_reply_bytes())
     }
 
     /// Re-arms the prediction of client `i`'s next limit check point.
@@ -1396,7 +1435,7 @@ impl Server {
             .primary
             .buffer
             .as_ref()
-            .map_or(0, |b| b.cob_bytes(c.id));
+            .map_or(0, |b| self.reported_omem(b, c.id));
         let addr = self.replica_addr(ctx, i);
         let age = now.saturating_since(c.created).as_secs_f64() as u64;
         let idle = now.saturating_since(c.last_interaction).as_secs_f64() as u64;
@@ -1822,10 +1861,10 @@ impl Server {
         if self.replica.primary_node.is_some() {
             return;
         }
-        let Some(buf) = self.primary.buffer.as_ref() else {
+        let (Some(buf), Some((first, _))) = (self.primary.buffer.as_ref(), self.backlog_window())
+        else {
             return;
         };
-        let first = buf.first_byte_offset();
         let end = buf.offset() + 1;
         let nominal = buf.backlog_bytes();
         let now = ctx.now();
@@ -1909,17 +1948,20 @@ impl Server {
         s.master_repl_offset = p.clock.offset_at(ctx.now());
         if let Some(buf) = p.buffer.as_ref() {
             s.master_repl_offset = buf.offset();
-            s.repl_backlog_first_byte_offset = buf.first_byte_offset();
-            s.repl_backlog_histlen = buf.histlen();
+            (s.repl_backlog_first_byte_offset, s.repl_backlog_histlen) =
+                self.backlog_window().unwrap_or_default();
             s.mem_total_replication_buffers = buf.mem_total();
             if self.release.replica_output() == ReplicaOutput::PrivateLists {
                 // Redis ≤ 6.2: a preallocated circular backlog plus every replica's own copy
                 // of the stream (INFO's mem_replication_backlog + mem_clients_slaves).
                 s.mem_total_replication_buffers = self.cfg.repl_backlog_size.bytes()
-                    + p.clients.iter().map(|c| buf.cob_bytes(c.id)).sum::<u64>();
+                    + p.clients
+                        .iter()
+                        .map(|c| self.reported_omem(buf, c.id))
+                        .sum::<u64>();
             }
             for c in &p.clients {
-                let omem = buf.cob_bytes(c.id);
+                let omem = self.reported_omem(buf, c.id);
                 if c.rdb_only {
                     s.rdb_channel_omem = s.rdb_channel_omem.max(omem);
                 } else {

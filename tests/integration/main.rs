@@ -22,6 +22,7 @@ mod model_files;
 mod net;
 mod ordering;
 mod outputs;
+mod releases;
 mod report;
 mod run_logs;
 mod scratch;
