@@ -289,6 +289,21 @@ pub fn psync_after_overflow_possible(lag_bytes: f64, backlog_window_bytes: f64) 
     lag_bytes <= backlog_window_bytes
 }
 
+/// §7.3 for a replica cut off for `outage_secs` (a link down that long, longer than
+/// `repl-timeout`, so both ends drop the connection, and back up): its PSYNC asks for every byte
+/// written since the cut, `W × outage`, and is partial when the backlog holds that many. The
+/// smallest `repl-backlog-size` that lets it through is therefore `W × outage`; Valkey trims the
+/// backlog in whole blocks (16 KiB), so the window is up to one block larger than the size, and
+/// the reconnect adds a round trip of writes: both are below 1 % for lags of a few MB.
+///
+/// ```
+/// use replsim::analytic::backlog_for_outage;
+/// assert_eq!(backlog_for_outage(1e6, 10.0), 1e7);
+/// ```
+pub fn backlog_for_outage(write_rate_bps: f64, outage_secs: f64) -> f64 {
+    write_rate_bps * outage_secs.max(0.0)
+}
+
 /// Classic (single-channel) full sync, §7.4. Times are seconds since the fork.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ClassicEstimate {

@@ -42,6 +42,8 @@ pub enum OutputKind {
     Conformance,
     /// One model under each release (`replsim versions`).
     Versions,
+    /// A knob's boundary and its charts (`replsim advise`).
+    Advise,
 }
 
 impl OutputKind {
@@ -54,6 +56,7 @@ impl OutputKind {
             OutputKind::Swarm => "swarm",
             OutputKind::Conformance => "conformance",
             OutputKind::Versions => "versions",
+            OutputKind::Advise => "advise",
         }
     }
 

@@ -20,7 +20,15 @@
 //! With the default goal "always" (every seed must reach the goal), one failing seed makes the
 //! probe a fail; a probe passes when all of `n = min(--seeds, ⌈ln(1−P)/ln(1−0.2)⌉)` seeds pass
 //! — enough that a goal failing on 20 % of seeds or more would, with confidence P, have shown
-//! (22 seeds at P = 0.99, so 20 with the default cap). With `threshold = θ < 1` the probe is a
+//! (22 seeds at P = 0.99, so 20 with the default cap). While bracketing and bisecting, one
+//! batch that all passes is taken as a pass for now (*screened*); only the bracket's final
+//! passing end is run on all n seeds, and if a seed fails there it becomes the failing end and
+//! the bisection continues. The failing end has therefore always failed, and the passing end
+//! passed on every seed.
+//!
+//! **Two knobs** ([`trace`]): B's boundary is searched at a few values of A, then at values of A
+//! added where the curve turns most, and the runs are compared with a grid at the same
+//! resolution. With `threshold = θ < 1` the probe is a
 //! pass once the Wilson score interval at confidence P lies above θ, a fail once it lies below,
 //! and at the cap it is judged by the observed rate (marked undecided).
 //!
@@ -339,7 +347,7 @@ pub struct AdviseOptions {
     pub file: String,
     /// `--set` overrides applied to the model before anything else.
     pub base: Vec<Override>,
-    /// The knob's path.
+    /// The knob's path (the first `--knob`; in two dimensions the one across, A).
     pub knob: String,
     /// The goal.
     pub goal: Goal,
@@ -349,9 +357,9 @@ pub struct AdviseOptions {
     pub seeds: u64,
     /// `None`: every seed must reach the goal; `Some(θ)`: P(goal) ≥ θ.
     pub threshold: Option<f64>,
-    /// `--min`, as written.
+    /// `--min`, as written (for `knob`).
     pub min: Option<String>,
-    /// `--max`, as written.
+    /// `--max`, as written (for `knob`).
     pub max: Option<String>,
     /// Worker threads.
     pub jobs: usize,
@@ -372,6 +380,9 @@ pub struct Probe {
     pub successes: u64,
     /// False when the seed cap was reached before the confidence was (threshold mode only).
     pub decided: bool,
+    /// A pass on the first batch of seeds only: a probe inside the bracket that was not its
+    /// passing end, so it was never confirmed on every seed.
+    pub screened: bool,
 }
 
 /// The answer.
@@ -422,20 +433,34 @@ pub fn seeds_needed(confidence: f64, cap: u64) -> u64 {
     (n.max(1.0) as u64).min(cap).max(1)
 }
 
+/// The probes of one knob with everything else fixed (`fixed`: the `--set` overrides, and in two
+/// dimensions the other knob's value).
 struct Search<'a> {
     o: &'a AdviseOptions,
     knob: Knob,
+    fixed: Vec<Override>,
     base_seed: u64,
-    pool: rayon::ThreadPool,
+    pool: &'a rayon::ThreadPool,
     probes: Vec<Probe>,
     runs: u64,
+}
+
+/// What a one-knob search found, before any recommendation.
+struct Line {
+    /// `Some(true)`: the goal holds above the boundary.
+    more_is_better: Option<bool>,
+    /// `found`, `everywhere` or `nowhere`.
+    verdict: &'static str,
+    /// The final bracket's failing and passing ends (when found).
+    fail: f64,
+    pass: f64,
 }
 
 impl Search<'_> {
     fn run_seed(&self, x: f64, i: u64) -> Result<bool, ExperimentError> {
         let seed = self.base_seed.wrapping_add(i) & (i64::MAX as u64);
         let set = self.knob.set_value(x);
-        let mut overrides = self.o.base.clone();
+        let mut overrides = self.fixed.clone();
         overrides.push(Override {
             path: self.knob.path.clone(),
             value: set.clone(),
@@ -463,16 +488,25 @@ impl Search<'_> {
         Ok(self.o.goal.holds(&result.record))
     }
 
-    /// Runs seeds at `x` until its side is known (or the cap); reuses an earlier probe.
-    fn probe(&mut self, x: f64) -> Result<bool, ExperimentError> {
+    /// Runs seeds at `x` until its side is known (or the cap); reuses an earlier probe. With
+    /// `full = false` under the "every seed" rule, one batch that all passes is enough for now
+    /// (a *screened* pass, confirmed later by [`Search::probe`] with `full` if it ends up as
+    /// the bracket's passing end); a failure is always final.
+    fn probe(&mut self, x: f64, full: bool) -> Result<bool, ExperimentError> {
         let x = self.knob.snap(x);
-        if let Some(p) = self.probes.iter().find(|p| p.value == x) {
-            return Ok(p.passed);
-        }
         let cap = self.o.seeds;
         let needed = seeds_needed(self.o.confidence, cap);
-        let z = z_for(self.o.confidence);
+        let screening = !full && self.o.threshold.is_none();
+        let earlier = self.probes.iter().position(|p| p.value == x);
         let (mut n, mut ok) = (0u64, 0u64);
+        if let Some(i) = earlier {
+            let p = &self.probes[i];
+            if !p.passed || screening || p.seeds >= needed || self.o.threshold.is_some() {
+                return Ok(p.passed);
+            }
+            (n, ok) = (p.seeds, p.successes);
+        }
+        let z = z_for(self.o.confidence);
         let (passed, decided) = loop {
             let end = (n + BATCH).min(cap);
             let results: Vec<Result<bool, ExperimentError>> = self.pool.install(|| {
@@ -491,7 +525,7 @@ impl Search<'_> {
                     if ok < n {
                         break (false, true);
                     }
-                    if n >= needed {
+                    if n >= needed || screening {
                         break (true, true);
                     }
                 }
@@ -509,34 +543,164 @@ impl Search<'_> {
                 }
             }
         };
-        self.probes.push(Probe {
+        let probe = Probe {
             value: x,
             set: self.knob.set_value(x),
             passed,
             seeds: n,
             successes: ok,
             decided,
-        });
+            screened: passed && self.o.threshold.is_none() && n < needed,
+        };
+        match earlier {
+            Some(i) => self.probes[i] = probe,
+            None => self.probes.push(probe),
+        }
         Ok(passed)
     }
 
     fn mid(&self, a: f64, b: f64) -> f64 {
-        let m = if a > 0.0 && b > 0.0 {
-            (a * b).sqrt()
-        } else {
-            0.5 * (a + b)
-        };
-        self.knob.snap(m)
+        self.knob.snap(mid(a, b))
     }
 
     fn precise(&self, a: f64, b: f64) -> bool {
         let (lo, hi) = (a.min(b), a.max(b));
         hi - lo <= (PRECISION * lo.abs()).max(self.knob.quantum())
     }
+
+    /// Bracket from `start` in steps of ×`factor` (toward where the prior says the answer
+    /// flips; both ends when there is no prior), then bisect to [`PRECISION`].
+    fn line(&mut self, start: f64, lo: f64, hi: f64, factor: f64) -> Result<Line, ExperimentError> {
+        let start = self.knob.snap(start.clamp(lo, hi));
+        let at_start = self.probe(start, false)?;
+        let toward_more = prior(&self.knob.path).map(|more_helps| more_helps != at_start);
+        let flipped = |s: &Search, from: bool| s.probes.iter().any(|p| p.passed != from);
+        let walk = |s: &mut Search, up: bool| -> Result<(), ExperimentError> {
+            let mut x = start;
+            loop {
+                let next = if up {
+                    (x * factor).min(hi)
+                } else if x > 0.0 {
+                    (x / factor).max(lo)
+                } else {
+                    lo
+                };
+                if s.knob.snap(next) == s.knob.snap(x) {
+                    return Ok(());
+                }
+                x = next;
+                if s.probe(x, false)? != at_start {
+                    return Ok(());
+                }
+            }
+        };
+        match toward_more {
+            Some(up) => {
+                walk(self, up)?;
+                if !flipped(self, at_start) {
+                    self.probe(if up { lo } else { hi }, false)?;
+                }
+            }
+            None => {
+                self.probe(lo, false)?;
+                self.probe(hi, false)?;
+            }
+        }
+        // Nothing failed: confirm every screened pass before saying "everywhere".
+        if self.probes.iter().all(|p| p.passed) {
+            let xs: Vec<f64> = self.probes.iter().map(|p| p.value).collect();
+            for x in xs {
+                self.probe(x, true)?;
+            }
+        }
+        let mut sorted = self.probes.clone();
+        sorted.sort_by(|a, b| a.value.total_cmp(&b.value));
+        // The flip nearest the start: with monotone answers there is one.
+        let pair = sorted
+            .windows(2)
+            .find(|w| w[0].passed != w[1].passed)
+            .map(|w| (w[0].value, w[1].value, w[1].passed));
+        let Some((v0, v1, more_is_better)) = pair else {
+            let everywhere = sorted.iter().all(|p| p.passed);
+            return Ok(Line {
+                more_is_better: None,
+                verdict: if everywhere { "everywhere" } else { "nowhere" },
+                fail: f64::NAN,
+                pass: f64::NAN,
+            });
+        };
+        let (mut fail, mut pass) = if more_is_better { (v0, v1) } else { (v1, v0) };
+        loop {
+            while !self.precise(fail, pass) {
+                let m = self.mid(fail, pass);
+                if m == fail || m == pass {
+                    break;
+                }
+                if self.probe(m, false)? {
+                    pass = m;
+                } else {
+                    fail = m;
+                }
+            }
+            // The passing end must pass on every seed, not only on the screening batch.
+            if self.probe(pass, true)? {
+                break;
+            }
+            fail = pass;
+            let beyond = |p: &&Probe| {
+                p.passed
+                    && if more_is_better {
+                        p.value > fail
+                    } else {
+                        p.value < fail
+                    }
+            };
+            let next = self
+                .probes
+                .iter()
+                .filter(beyond)
+                .min_by(|a, b| (a.value - fail).abs().total_cmp(&(b.value - fail).abs()))
+                .map(|p| p.value);
+            match next {
+                Some(x) => pass = x,
+                None => {
+                    return Ok(Line {
+                        more_is_better: None,
+                        verdict: "nowhere",
+                        fail: f64::NAN,
+                        pass: f64::NAN,
+                    });
+                }
+            }
+        }
+        Ok(Line {
+            more_is_better: Some(more_is_better),
+            verdict: "found",
+            fail,
+            pass,
+        })
+    }
 }
 
-/// Runs the search.
-pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
+/// The geometric middle of two positive values, else the arithmetic one.
+fn mid(a: f64, b: f64) -> f64 {
+    if a > 0.0 && b > 0.0 {
+        (a * b).sqrt()
+    } else {
+        0.5 * (a + b)
+    }
+}
+
+fn direction_name(more_is_better: bool) -> &'static str {
+    if more_is_better {
+        "more_is_better"
+    } else {
+        "more_is_worse"
+    }
+}
+
+/// Checks the options that do not depend on the model.
+fn check_options(o: &AdviseOptions) -> Result<(), ExperimentError> {
     let bad = ExperimentError::BadInput;
     if !(o.confidence > 0.0 && o.confidence < 1.0) {
         return Err(bad(format!(
@@ -554,27 +718,38 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
             "--threshold {t}: must be between 0 and 1 exclusive (leave it out for \"every seed\")"
         )));
     }
+    Ok(())
+}
+
+/// The knob at `path` of the model (with the `--set` overrides) and its range: `--min`/`--max`
+/// when given, else ×1/`range` … ×`range` of the model's value.
+pub fn resolve_knob(
+    o: &AdviseOptions,
+    path: &str,
+    min: Option<&str>,
+    max: Option<&str>,
+    range: f64,
+) -> Result<(Knob, f64, f64), ExperimentError> {
+    let bad = ExperimentError::BadInput;
     let model = parse_model(&o.text, &o.file, &o.base).map_err(|e| bad(e.to_string()))?;
     let accepts = |v: &str| {
         let mut set = o.base.clone();
         set.push(Override {
-            path: o.knob.clone(),
+            path: path.to_string(),
             value: v.to_string(),
         });
         parse_model(&o.text, &o.file, &set).is_ok()
     };
-    let knob = knob_of(&model, &o.knob, accepts).map_err(bad)?;
+    let knob = knob_of(&model, path, accepts).map_err(bad)?;
     let c = knob.current;
-    let parse = |t: &Option<String>, what: &str| -> Result<Option<f64>, ExperimentError> {
-        t.as_ref()
-            .map(|t| knob.parse_value(t).map_err(|e| bad(format!("{what}: {e}"))))
+    let parse = |t: Option<&str>, what: &str| -> Result<Option<f64>, ExperimentError> {
+        t.map(|t| knob.parse_value(t).map_err(|e| bad(format!("{what}: {e}"))))
             .transpose()
     };
-    let (min, max) = (parse(&o.min, "--min")?, parse(&o.max, "--max")?);
+    let (min, max) = (parse(min, "--min")?, parse(max, "--max")?);
     if (min.is_none() || max.is_none()) && c <= 0.0 {
         return Err(bad(format!(
-            "--knob {}: the model's value is {}, so there is no range around it: give --min and --max",
-            o.knob,
+            "--knob {path}: the model's value is {}, so there is no range around it: give --min and --max",
             knob.show(c)
         )));
     }
@@ -586,73 +761,48 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
         }
         _ => 0.0,
     };
-    let lo = knob.snap(min.unwrap_or((c / RANGE).max(floor))).max(0.0);
-    let hi = knob.snap(max.unwrap_or(c * RANGE));
+    let lo = knob.snap(min.unwrap_or((c / range).max(floor))).max(0.0);
+    let hi = knob.snap(max.unwrap_or(c * range));
     if lo >= hi {
         return Err(bad(format!(
-            "--knob {}: --min {} is not below --max {}",
-            o.knob,
+            "--knob {path}: --min {} is not below --max {}",
             knob.show(lo),
             knob.show(hi)
         )));
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(o.jobs.max(1))
+    Ok((knob, lo, hi))
+}
+
+fn pool(jobs: usize) -> Result<rayon::ThreadPool, ExperimentError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| ExperimentError::Runtime(format!("cannot start workers: {e}")))?;
+        .map_err(|e| ExperimentError::Runtime(format!("cannot start workers: {e}")))
+}
+
+fn base_seed(o: &AdviseOptions) -> Result<u64, ExperimentError> {
+    parse_model(&o.text, &o.file, &o.base)
+        .map(|m| m.model.seed)
+        .map_err(|e| ExperimentError::BadInput(e.to_string()))
+}
+
+/// Runs the search.
+pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
+    check_options(o)?;
+    let (knob, lo, hi) = resolve_knob(o, &o.knob, o.min.as_deref(), o.max.as_deref(), RANGE)?;
+    let pool = pool(o.jobs)?;
     let mut s = Search {
         o,
-        knob,
-        base_seed: model.model.seed,
-        pool,
+        fixed: o.base.clone(),
+        base_seed: base_seed(o)?,
+        pool: &pool,
         probes: Vec::new(),
         runs: 0,
+        knob,
     };
-    // Bracket: the current value (clamped), then ×4 steps toward where the answer should flip.
-    let start = c.clamp(lo, hi);
-    let at_start = s.probe(start)?;
-    let toward_more = prior(&o.knob).map(|more_helps| more_helps != at_start);
-    let flipped = |s: &Search, from: bool| s.probes.iter().any(|p| p.passed != from);
-    let walk = |s: &mut Search, up: bool| -> Result<(), ExperimentError> {
-        let mut x = start;
-        loop {
-            let next = if up {
-                (x * 4.0).min(hi)
-            } else if x > 0.0 {
-                (x / 4.0).max(lo)
-            } else {
-                lo
-            };
-            if s.knob.snap(next) == s.knob.snap(x) {
-                return Ok(());
-            }
-            x = next;
-            if s.probe(x)? != at_start {
-                return Ok(());
-            }
-        }
-    };
-    match toward_more {
-        Some(up) => {
-            walk(&mut s, up)?;
-            if !flipped(&s, at_start) {
-                s.probe(if up { lo } else { hi })?;
-            }
-        }
-        None => {
-            s.probe(lo)?;
-            s.probe(hi)?;
-        }
-    }
-    let mut sorted = s.probes.clone();
-    sorted.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let line = s.line(s.knob.current, lo, hi, 4.0)?;
     let range = [lo, hi];
-    let pair = sorted
-        .windows(2)
-        .find(|w| w[0].passed != w[1].passed)
-        .map(|w| (w[0].clone(), w[1].clone()));
-    let Some((p0, p1)) = pair else {
-        let everywhere = sorted.iter().all(|p| p.passed);
+    let Some(more_is_better) = line.more_is_better else {
         return Ok(Advice {
             knob: s.knob,
             goal: o.goal,
@@ -662,41 +812,20 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
             recommended_set: None,
             boundary: None,
             interval: None,
-            verdict: if everywhere { "everywhere" } else { "nowhere" },
+            verdict: line.verdict,
             runs: s.runs,
             probes: s.probes,
         });
     };
-    let more_is_better = p1.passed;
-    // Bisect: `fail` and `pass` are the two ends of the bracket.
-    let (mut fail, mut pass) = if more_is_better {
-        (p0.value, p1.value)
-    } else {
-        (p1.value, p0.value)
-    };
-    while !s.precise(fail, pass) {
-        let m = s.mid(fail, pass);
-        if m == fail || m == pass {
-            break;
-        }
-        if s.probe(m)? {
-            pass = m;
-        } else {
-            fail = m;
-        }
-    }
+    let (fail, pass) = (line.fail, line.pass);
     // Recommend a friendly value on the passing side; check it on the full seed count.
     let mut rec = s.knob.friendly(pass, more_is_better);
-    if rec != pass && !s.probe(rec)? {
+    if rec != pass && !s.probe(rec, true)? {
         rec = pass;
     }
     let boundary = s.mid(fail, pass);
     Ok(Advice {
-        direction: Some(if more_is_better {
-            "more_is_better"
-        } else {
-            "more_is_worse"
-        }),
+        direction: Some(direction_name(more_is_better)),
         range,
         recommended: Some(rec),
         recommended_set: Some(s.knob.pretty_set(rec)),
@@ -707,6 +836,292 @@ pub fn advise(o: &AdviseOptions) -> Result<Advice, ExperimentError> {
         goal: o.goal,
         probes: s.probes,
         knob: s.knob,
+    })
+}
+
+/// The default range of the knob across (A) in two dimensions: ×1/RANGE_2D … ×RANGE_2D.
+pub const RANGE_2D: f64 = 4.0;
+/// Columns (values of A) searched before any refinement.
+pub const FIRST_COLUMNS: usize = 5;
+/// Refinement stops when no neighbouring pair of columns turns by more than this (radians).
+pub const MIN_BEND: f64 = 0.05;
+
+/// What to trace in two dimensions besides [`AdviseOptions`].
+#[derive(Clone, Debug)]
+pub struct TraceOptions {
+    /// The knob along which each column's boundary is searched (B, drawn up).
+    pub knob_b: String,
+    /// `--min` for B.
+    pub min_b: Option<String>,
+    /// `--max` for B.
+    pub max_b: Option<String>,
+    /// Most columns (values of A), at least [`FIRST_COLUMNS`].
+    pub columns: usize,
+}
+
+/// One value of A and B's boundary there.
+#[derive(Clone, Debug, Serialize)]
+pub struct Column {
+    /// A's value.
+    pub a: f64,
+    /// It as `--set` writes it.
+    pub a_set: String,
+    /// `found`, `everywhere` or `nowhere` along B.
+    pub verdict: &'static str,
+    /// `more_is_better` or `more_is_worse` in B.
+    pub direction: Option<&'static str>,
+    /// B's boundary (geometric middle of the bracket).
+    pub boundary: Option<f64>,
+    /// B's final bracket, low to high.
+    pub interval: Option<[f64; 2]>,
+    /// 1 for the first columns, 2… for those added where the curve bends.
+    pub round: usize,
+    /// Runs at this column.
+    pub runs: u64,
+    /// Probes along B, in the order run.
+    pub probes: Vec<Probe>,
+}
+
+/// What a grid at the same resolution would cost.
+#[derive(Clone, Debug, Serialize)]
+pub struct GridCost {
+    /// Columns: A's range at the finest spacing the trace used.
+    pub columns: u64,
+    /// Rows: B's range at [`PRECISION`].
+    pub rows: u64,
+    /// Seeds per grid point (`--seeds`: a grid runs every seed everywhere).
+    pub seeds: u64,
+    /// columns × rows × seeds.
+    pub runs: u64,
+    /// The same with only the trace's own columns: columns × rows × seeds.
+    pub runs_same_columns: u64,
+}
+
+/// The boundary curve of two knobs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trace {
+    /// The knob across.
+    pub knob_a: Knob,
+    /// The knob up.
+    pub knob_b: Knob,
+    /// The goal.
+    pub goal: Goal,
+    /// A's range.
+    pub range_a: [f64; 2],
+    /// B's range.
+    pub range_b: [f64; 2],
+    /// The columns, by A.
+    pub columns: Vec<Column>,
+    /// Simulation runs in all.
+    pub runs: u64,
+    /// A grid at the same resolution.
+    pub grid: GridCost,
+    /// runs / grid.runs.
+    pub fraction_of_grid: f64,
+}
+
+/// Normalised position of `x` in `[lo, hi]`: logarithmic for a positive range.
+fn unit(x: f64, lo: f64, hi: f64) -> f64 {
+    if lo > 0.0 {
+        (x / lo).ln() / (hi / lo).ln()
+    } else {
+        (x - lo) / (hi - lo)
+    }
+}
+
+/// The turn at `b` of the path a → b → c (radians, 0 for straight on).
+fn turn(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> f64 {
+    let (u, v) = ((b.0 - a.0, b.1 - a.1), (c.0 - b.0, c.1 - b.1));
+    let (nu, nv) = (u.0.hypot(u.1), v.0.hypot(v.1));
+    if nu == 0.0 || nv == 0.0 {
+        return 0.0;
+    }
+    ((u.0 * v.0 + u.1 * v.1) / (nu * nv))
+        .clamp(-1.0, 1.0)
+        .acos()
+}
+
+/// Traces B's boundary along A: [`FIRST_COLUMNS`] values of A spread over its range (log-spaced
+/// for a positive range), B searched at each as [`advise`] does (starting from the nearest
+/// column's boundary with ×2 steps), then columns added one at a time in the gap whose ends turn
+/// most (in log-log coordinates normalised to the ranges) or where the curve leaves B's range,
+/// until `columns` or no turn exceeds [`MIN_BEND`].
+pub fn trace(o: &AdviseOptions, t: &TraceOptions) -> Result<Trace, ExperimentError> {
+    check_options(o)?;
+    let bad = ExperimentError::BadInput;
+    if o.knob == t.knob_b {
+        return Err(bad(format!(
+            "--knob {} given twice: two dimensions need two different knobs",
+            o.knob
+        )));
+    }
+    if t.columns < FIRST_COLUMNS {
+        return Err(bad(format!(
+            "--columns {}: at least {FIRST_COLUMNS}",
+            t.columns
+        )));
+    }
+    let (knob_a, lo_a, hi_a) =
+        resolve_knob(o, &o.knob, o.min.as_deref(), o.max.as_deref(), RANGE_2D)?;
+    let (knob_b, lo_b, hi_b) =
+        resolve_knob(o, &t.knob_b, t.min_b.as_deref(), t.max_b.as_deref(), RANGE)?;
+    let pool = pool(o.jobs)?;
+    let seed = base_seed(o)?;
+    let mut columns: Vec<Column> = Vec::new();
+    let search_at = |a: f64, start: f64, factor: f64, round: usize| {
+        let mut fixed = o.base.clone();
+        fixed.push(Override {
+            path: knob_a.path.clone(),
+            value: knob_a.set_value(a),
+        });
+        let mut s = Search {
+            o,
+            knob: knob_b.clone(),
+            fixed,
+            base_seed: seed,
+            pool: &pool,
+            probes: Vec::new(),
+            runs: 0,
+        };
+        let line = s.line(start, lo_b, hi_b, factor)?;
+        let found = line.more_is_better.is_some();
+        Ok::<Column, ExperimentError>(Column {
+            a,
+            a_set: knob_a.set_value(a),
+            verdict: line.verdict,
+            direction: line.more_is_better.map(direction_name),
+            boundary: found.then(|| s.mid(line.fail, line.pass)),
+            interval: found.then(|| [line.fail.min(line.pass), line.fail.max(line.pass)]),
+            round,
+            runs: s.runs,
+            probes: s.probes,
+        })
+    };
+    let spread = |k: usize| {
+        let f = k as f64 / (FIRST_COLUMNS - 1) as f64;
+        knob_a.snap(if lo_a > 0.0 {
+            lo_a * (hi_a / lo_a).powf(f)
+        } else {
+            lo_a + (hi_a - lo_a) * f
+        })
+    };
+    // The first columns from the one nearest A's model value outward, each starting at its
+    // neighbour's boundary.
+    let mut order: Vec<usize> = (0..FIRST_COLUMNS).collect();
+    let near = |k: usize| {
+        (unit(spread(k), lo_a, hi_a) - unit(knob_a.current.clamp(lo_a, hi_a), lo_a, hi_a)).abs()
+    };
+    order.sort_by(|&i, &j| near(i).total_cmp(&near(j)).then(i.cmp(&j)));
+    for k in order {
+        let a = spread(k);
+        if columns.iter().any(|c| c.a == a) {
+            continue;
+        }
+        let nearest = columns
+            .iter()
+            .filter(|c| c.boundary.is_some())
+            .min_by(|x, y| (x.a - a).abs().total_cmp(&(y.a - a).abs()));
+        let column = match nearest {
+            Some(c) => search_at(a, c.boundary.unwrap_or(knob_b.current), 2.0, 1)?,
+            None => search_at(a, knob_b.current, 4.0, 1)?,
+        };
+        columns.push(column);
+    }
+    columns.sort_by(|x, y| x.a.total_cmp(&y.a));
+    let point = |c: &Column| {
+        c.boundary
+            .map(|b| (unit(c.a, lo_a, hi_a), unit(b, lo_b, hi_b)))
+    };
+    let mut round = 2;
+    while columns.len() < t.columns {
+        // Score every gap: where the curve leaves the range, or the larger turn at its ends.
+        let n = columns.len();
+        let turn_at = |k: usize| -> f64 {
+            if k == 0 || k + 1 >= n {
+                return 0.0;
+            }
+            match (
+                point(&columns[k - 1]),
+                point(&columns[k]),
+                point(&columns[k + 1]),
+            ) {
+                (Some(a), Some(b), Some(c)) => turn(a, b, c),
+                _ => 0.0,
+            }
+        };
+        let mut best: Option<(f64, usize)> = None;
+        for k in 0..n - 1 {
+            let (c0, c1) = (&columns[k], &columns[k + 1]);
+            let m = knob_a.snap(mid(c0.a, c1.a));
+            if m == c0.a
+                || m == c1.a
+                || (c1.a - c0.a) <= (PRECISION * c0.a.abs()).max(knob_a.quantum())
+            {
+                continue;
+            }
+            let score = if c0.verdict != c1.verdict {
+                f64::INFINITY
+            } else if c0.boundary.is_some() {
+                turn_at(k).max(turn_at(k + 1))
+            } else {
+                0.0
+            };
+            let width = unit(c1.a, lo_a, hi_a) - unit(c0.a, lo_a, hi_a);
+            let better = match best {
+                None => true,
+                Some((s, j)) => {
+                    let wj = unit(columns[j + 1].a, lo_a, hi_a) - unit(columns[j].a, lo_a, hi_a);
+                    score > s || (score == s && width > wj)
+                }
+            };
+            if better {
+                best = Some((score, k));
+            }
+        }
+        let Some((score, k)) = best else { break };
+        if score < MIN_BEND {
+            break;
+        }
+        let (c0, c1) = (&columns[k], &columns[k + 1]);
+        let a = knob_a.snap(mid(c0.a, c1.a));
+        let start = match (c0.boundary, c1.boundary) {
+            (Some(x), Some(y)) => mid(x, y),
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => knob_b.current,
+        };
+        let column = search_at(a, start, 2.0, round)?;
+        columns.insert(k + 1, column);
+        round += 1;
+    }
+    let runs: u64 = columns.iter().map(|c| c.runs).sum();
+    let rows = if lo_b > 0.0 {
+        ((hi_b / lo_b).ln() / (1.0 + PRECISION).ln()).ceil() as u64 + 1
+    } else {
+        ((hi_b - lo_b) / (PRECISION * hi_b.abs()).max(knob_b.quantum())).ceil() as u64 + 1
+    };
+    let finest = columns
+        .windows(2)
+        .map(|w| unit(w[1].a, lo_a, hi_a) - unit(w[0].a, lo_a, hi_a))
+        .filter(|g| *g > 0.0)
+        .fold(1.0f64, f64::min);
+    let grid_columns = (1.0 / finest).round() as u64 + 1;
+    let grid_runs = grid_columns * rows * o.seeds;
+    Ok(Trace {
+        range_a: [lo_a, hi_a],
+        range_b: [lo_b, hi_b],
+        goal: o.goal,
+        grid: GridCost {
+            columns: grid_columns,
+            rows,
+            seeds: o.seeds,
+            runs: grid_runs,
+            runs_same_columns: columns.len() as u64 * rows * o.seeds,
+        },
+        fraction_of_grid: runs as f64 / grid_runs.max(1) as f64,
+        runs,
+        columns,
+        knob_a,
+        knob_b,
     })
 }
 
@@ -742,5 +1157,17 @@ mod tests {
         };
         assert_eq!(k.friendly(12345.0, false), 12000.0);
         assert_eq!(k.friendly(7.0, true), 7.0);
+    }
+
+    #[test]
+    fn turns_and_positions() {
+        assert!(turn((0.0, 0.0), (1.0, 1.0), (2.0, 2.0)).abs() < 1e-6);
+        let right_angle = turn((0.0, 0.0), (1.0, 0.0), (1.0, 1.0));
+        assert!((right_angle - std::f64::consts::FRAC_PI_2).abs() < 1e-12);
+        assert_eq!(turn((0.0, 0.0), (0.0, 0.0), (1.0, 1.0)), 0.0);
+        assert!((unit(10.0, 1.0, 100.0) - 0.5).abs() < 1e-12);
+        assert!((unit(5.0, 0.0, 10.0) - 0.5).abs() < 1e-12);
+        assert_eq!(mid(4.0, 9.0), 6.0);
+        assert_eq!(mid(-2.0, 4.0), 1.0);
     }
 }

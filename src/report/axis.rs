@@ -20,6 +20,9 @@ pub(crate) struct Axis {
     pub numbers: Option<Vec<f64>>,
     /// Values more than linearly spaced (a log range): positions interpolate geometrically.
     geometric: bool,
+    /// Tick labels to show instead of `labels` (same length), when the values as written are
+    /// not for people (`1390215168b`).
+    pub display: Option<Vec<String>>,
 }
 
 /// A value as a number: plain (`10000`, `1e6`), then a byte size (`10mb`), a rate (`1gbit`,
@@ -65,6 +68,7 @@ impl Axis {
             labels,
             numbers,
             geometric,
+            display: None,
         }
     }
 
@@ -84,7 +88,30 @@ impl Axis {
         if (pos - i).abs() > 1e-6 || i < 0.0 {
             return String::new();
         }
-        self.labels.get(i as usize).cloned().unwrap_or_default()
+        let shown = self.display.as_ref().unwrap_or(&self.labels);
+        shown.get(i as usize).cloned().unwrap_or_default()
+    }
+
+    /// The position (cell coordinate) of a value, inverting [`Axis::neighbours`]; clamped to
+    /// half a cell beyond the ends. `None` for a non-numeric axis.
+    pub fn position_of(&self, value: f64) -> Option<f64> {
+        let v = self.numbers.as_ref()?;
+        if v.len() < 2 {
+            return (!v.is_empty()).then_some(0.0);
+        }
+        let i = v
+            .windows(2)
+            .position(|w| value < w[1])
+            .unwrap_or(v.len() - 2);
+        let (a, b) = (v[i], v[i + 1]);
+        let f = if self.geometric && a > 0.0 && b > a && value > 0.0 {
+            (value / a).ln() / (b / a).ln()
+        } else if b > a {
+            (value - a) / (b - a)
+        } else {
+            0.0
+        };
+        Some((i as f64 + f).clamp(-0.5, v.len() as f64 - 0.5))
     }
 
     /// For a position between cells (or up to half a cell beyond the ends), the two neighbouring
@@ -155,6 +182,8 @@ mod tests {
         assert_eq!((i, j), (0, 1));
         assert!((v - 10f64.sqrt()).abs() < 1e-9);
         assert_eq!(lin.tick_label(2.0), "3");
+        assert!((geo.position_of(10f64.sqrt()).unwrap() - 0.5).abs() < 1e-9);
+        assert!((lin.position_of(2.5).unwrap() - 1.5).abs() < 1e-9);
         assert_eq!(lin.tick_label(1.5), "");
     }
 }

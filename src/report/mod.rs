@@ -24,6 +24,7 @@
 //! # Ok::<(), replsim::report::ReportError>(())
 //! ```
 
+mod advise;
 mod axis;
 mod boundary;
 mod cdf;
@@ -52,8 +53,12 @@ mod versions;
 
 use std::path::{Path, PathBuf};
 
+pub use advise::{
+    ChartProbe, LineChart, TraceChart, TraceColumn, ValueUnit, draw_line as draw_advise_line,
+    draw_trace as draw_advise_trace,
+};
 pub use error::ReportError;
-pub use params::closed_form_for;
+pub use params::{closed_form_for, closed_form_for_goal};
 pub use probability::wilson_interval;
 
 /// What kind of output directory a path is.

@@ -225,6 +225,131 @@ pub fn closed_form_for(m: &ModelFile, path: &str, current: f64) -> Option<(f64, 
     None
 }
 
+/// A scripted outage of the replication link: a `link-down` at a fixed time and the
+/// `link-up` of the same two hosts after it, longer than both ends' `repl-timeout` (shorter ones
+/// heal without a reconnect). Its length in seconds.
+pub(crate) fn scripted_outage(m: &ModelFile) -> Option<f64> {
+    use crate::valkey::ActionKind;
+    let down = m
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::LinkDown && a.at.is_some())?;
+    let same = |x: &crate::valkey::ActionSpec| {
+        (x.a == down.a && x.b == down.b) || (x.a == down.b && x.b == down.a)
+    };
+    let t_down = down.at?.as_secs_f64();
+    let up = m
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::LinkUp && same(a))
+        .filter_map(|a| a.at.map(|t| t.as_secs_f64()))
+        .filter(|t| *t > t_down)
+        .fold(f64::INFINITY, f64::min);
+    let outage = up - t_down;
+    let timeout = m
+        .nodes
+        .iter()
+        .map(|n| n.config.repl_timeout.as_secs_f64())
+        .fold(0.0, f64::max);
+    (outage.is_finite() && outage > timeout).then_some(outage)
+}
+
+/// The closed-form boundary of a `replsim advise` knob for a goal (by name), where `analytic.rs`
+/// gives one; `model_at(x)` is the model with the knob set to `x`, `range` the range searched.
+///
+/// - `clean_sync`: the exact forms of [`closed_form_for`] (the primary's COB hard limit, the
+///   only workload's ops/s); for any other knob that changes a closed-form parameter (bandwidth,
+///   backlog size, dataset, value size, ...), the value where §7.4/§7.5 start to predict a COB
+///   limit trip, solved by bisection over `range` (when the prediction differs at its ends).
+/// - `partial_resync_after_drop` with a scripted outage ([`scripted_outage`]): the backlog size
+///   `W × outage` ([`analytic::backlog_for_outage`]), or the ops/s of the only workload at which
+///   `W × outage` equals the backlog.
+/// - other goals: none.
+pub fn closed_form_for_goal(
+    goal: &str,
+    path: &str,
+    current: f64,
+    range: [f64; 2],
+    model_at: &dyn Fn(f64) -> Option<ModelFile>,
+) -> Option<(f64, String)> {
+    let here = model_at(current)?;
+    match goal {
+        "clean_sync" => {
+            if let Some(c) = closed_form_for(&here, path, current) {
+                return Some(c);
+            }
+            let overflows = |x: f64| -> Option<bool> {
+                Some(from_model(&model_at(x)?).ok()?.predicts_overflow())
+            };
+            let (mut lo, mut hi) = (range[0], range[1]);
+            let (at_lo, at_hi) = (overflows(lo)?, overflows(hi)?);
+            if at_lo == at_hi {
+                return None;
+            }
+            for _ in 0..60 {
+                let m = if lo > 0.0 {
+                    (lo * hi).sqrt()
+                } else {
+                    0.5 * (lo + hi)
+                };
+                if overflows(m)? == at_lo {
+                    lo = m;
+                } else {
+                    hi = m;
+                }
+            }
+            let mode = if from_model(&here).ok()?.dual {
+                "§7.5, dual-channel"
+            } else {
+                "§7.4, classic"
+            };
+            Some((
+                if lo > 0.0 {
+                    (lo * hi).sqrt()
+                } else {
+                    0.5 * (lo + hi)
+                },
+                format!(
+                    "where the closed form ({mode}) starts to predict a COB limit trip, solved by bisection"
+                ),
+            ))
+        }
+        "partial_resync_after_drop" => {
+            let outage = scripted_outage(&here)?;
+            let p = from_model(&here).ok()?.params;
+            let segs: Vec<&str> = path.split('.').collect();
+            if path.ends_with(".config.repl-backlog-size") {
+                let primary = here.nodes.iter().find(|n| n.role == NodeRole::Primary)?;
+                if segs.get(1) != Some(&primary.name.as_str()) && segs.get(1) != Some(&"0") {
+                    return None;
+                }
+                let need = analytic::backlog_for_outage(p.write_rate_bps, outage);
+                (need > 0.0).then(|| {
+                    (
+                        need,
+                        format!("W × outage = the writes of the {outage:.3} s link outage (§7.3)"),
+                    )
+                })
+            } else if segs.len() == 3
+                && segs[0] == "workloads"
+                && segs[2] == "ops-per-sec"
+                && here.workloads.len() == 1
+                && p.write_rate_bps > 0.0
+                && current > 0.0
+            {
+                let w_star = p.backlog_bytes / outage;
+                Some((
+                    current * w_star / p.write_rate_bps,
+                    format!("W = backlog / outage ({outage:.3} s link outage, §7.3)"),
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,21 @@ pub(crate) enum Colouring {
     CobFirst,
     /// The fraction of seeds whose scripted test passed.
     Passed,
+    /// Whether `replsim advise`'s goal holds (1), fails (0) or is not known (no runs).
+    Goal,
+}
+
+/// What `replsim advise` draws over a phase diagram, in cell coordinates.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Layers {
+    /// The traced boundary, as a polyline.
+    pub curve: Vec<(f64, f64)>,
+    /// Legend text of the curve.
+    pub curve_label: String,
+    /// Probes: position and whether the goal held there.
+    pub probes: Vec<((f64, f64), bool)>,
+    /// Extra notes under the legend.
+    pub notes: Vec<String>,
 }
 
 /// A phase diagram ready to draw.
@@ -142,6 +157,8 @@ pub(crate) struct PhaseChart<'a> {
     pub subtitle: String,
     /// The closed-form boundary, or why it is not drawn.
     pub overlay: &'a Overlay,
+    /// `replsim advise`'s curve and probes, if any.
+    pub layers: Option<&'a Layers>,
 }
 
 const LEGEND_WIDTH: u32 = 320;
@@ -210,6 +227,27 @@ impl Chart for PhaseChart<'_> {
                 )))?;
             }
         }
+        if let Some(layers) = self.layers {
+            if layers.curve.len() >= 2 {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    layers.curve.clone(),
+                    WHITE.stroke_width(7),
+                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    layers.curve.clone(),
+                    style::BLUISH_GREEN.stroke_width(4),
+                )))?;
+            }
+            for &(p, passed) in &layers.probes {
+                let colour = if passed {
+                    style::BLUE
+                } else {
+                    style::VERMILLION
+                };
+                chart.draw_series(std::iter::once(Circle::new(p, 4, WHITE.filled())))?;
+                chart.draw_series(std::iter::once(Circle::new(p, 3, colour.filled())))?;
+            }
+        }
         self.draw_legend(&legend_area)
     }
 }
@@ -234,6 +272,17 @@ impl PhaseChart<'_> {
             Colouring::Passed => {
                 let p = cell.p_passed();
                 (style::probability_colour(p), format::sig3(p))
+            }
+            Colouring::Goal => {
+                let p = cell.p_passed();
+                let fill = if p.is_nan() {
+                    style::LIGHT_GREY
+                } else if p >= 0.5 {
+                    RGBColor(205, 228, 244)
+                } else {
+                    RGBColor(250, 215, 190)
+                };
+                (fill, String::new())
             }
         }
     }
@@ -264,7 +313,43 @@ impl PhaseChart<'_> {
                 "Fraction of seeds where the COB overflowed before the backlog ran out"
             }
             Colouring::Passed => "Fraction of seeds where the scripted test passed",
+            Colouring::Goal => {
+                entries.push(Entry {
+                    key: Key::Swatch,
+                    colour: RGBColor(205, 228, 244),
+                    label: "the goal holds (every seed, by the probes of the column)".into(),
+                });
+                entries.push(Entry {
+                    key: Key::Swatch,
+                    colour: RGBColor(250, 215, 190),
+                    label: "the goal fails".into(),
+                });
+                entries.push(Entry {
+                    key: Key::Swatch,
+                    colour: style::LIGHT_GREY,
+                    label: "inside the final bracket (not known)".into(),
+                });
+                "advise: where the goal holds"
+            }
         };
+        if let Some(layers) = self.layers {
+            entries.push(Entry {
+                key: Key::Line,
+                colour: style::BLUISH_GREEN,
+                label: layers.curve_label.clone(),
+            });
+            entries.push(Entry {
+                key: Key::LinePoint,
+                colour: style::BLUE,
+                label: "probe: the goal held".into(),
+            });
+            entries.push(Entry {
+                key: Key::LinePoint,
+                colour: style::VERMILLION,
+                label: "probe: the goal failed".into(),
+            });
+            notes.extend(layers.notes.iter().cloned());
+        }
         match self.overlay {
             Overlay::Curve { label, .. } => entries.push(Entry {
                 key: Key::Line,
@@ -274,7 +359,7 @@ impl PhaseChart<'_> {
             Overlay::Skipped(why) => notes.push(format!("No closed-form overlay: {why}")),
         }
         let mut y = legend::draw(area, heading, &entries, &[], 16)?;
-        if self.colouring != Colouring::Outcome {
+        if !matches!(self.colouring, Colouring::Outcome | Colouring::Goal) {
             y = draw_colour_bar(area, y)?;
         }
         legend::draw(area, "", &[], &notes, y + 6)?;

@@ -145,6 +145,7 @@ impl Sweep {
                 title: format!("{} — {what}", self.label()),
                 subtitle: subtitle.clone(),
                 overlay: &overlay,
+                layers: None,
             };
             written.extend(render(&chart, dir, stem)?);
             let mut html = html::figure(stem, &chart.title, &format!("{what} over {x} × {y}"));
