@@ -250,6 +250,20 @@ pub(crate) struct Stream {
     pub(crate) dead: bool,
     pub(crate) next_at: Option<u64>,
     watches: Vec<Watch>,
+    /// The mark this direction keeps its counters for (see `Network::track`).
+    pub(crate) track: Option<Track>,
+}
+
+/// A direction's counters as of its mark's last setting, captured before the first change that
+/// follows that setting (until then they are the current formulas evaluated at the mark).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Track {
+    pub(crate) mark: u32,
+    /// Settings of the mark up to this epoch came before the tracking began: no answer for them.
+    pub(crate) since: u64,
+    /// The epoch of the setting `captured` belongs to.
+    pub(crate) captured_epoch: u64,
+    pub(crate) captured: Option<DirState>,
 }
 
 impl Stream {
@@ -287,6 +301,7 @@ impl Stream {
             dead: false,
             next_at: None,
             watches: Vec::new(),
+            track: None,
         }
     }
 
