@@ -1318,7 +1318,7 @@ impl Server {
         let epoch = world.net.mark_epoch(mark);
         world
             .resume_offsets
-            .follow(&world.net, replica, conn, DOWN, mark, first, written_base);
+            .follow(&world.net, replica, conn, DOWN, mark, (first, written_base));
         self.primary.clients[i].ref_epoch = epoch;
         self.primary.ref_pending.push(id);
         let feed = super::invariants::Feed {

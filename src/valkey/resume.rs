@@ -102,6 +102,7 @@ impl ResumeOffsets {
     }
 
     /// From the next setting of `mark` on, `node`'s offset is `first_offset + read − read_base`
+    /// (`start` = `(first_offset, read_base)`)
     /// where `read` is what `dir` of `conn` had delivered at the mark (which `conn` must track).
     pub fn follow(
         &mut self,
@@ -110,8 +111,7 @@ impl ResumeOffsets {
         conn: ConnId,
         dir: Dir,
         mark: MarkId,
-        first_offset: u64,
-        read_base: u64,
+        (first_offset, read_base): (u64, u64),
     ) {
         if node >= self.stored.len() {
             return;
