@@ -61,7 +61,11 @@ pub fn compare(
             path: "model.server".into(),
             value: release.name().into(),
         });
-        let model = match parse_model(text, file, &with) {
+        // A Valkey 9.2 switch runs as "off" on a release without it (its own behaviour).
+        let stripped = (release != Release::Valkey92)
+            .then(|| without_9_2_switches(text))
+            .flatten();
+        let model = match parse_model(stripped.as_deref().unwrap_or(text), file, &with) {
             Ok(m) => m,
             Err(e) => {
                 rows.push(not_applicable(release, seeds, e.to_string()));
@@ -109,11 +113,13 @@ pub fn compare(
         if release == own_release {
             own_outcome = Some(row.outcome.clone());
         }
-        row.first_difference = answers(&model)
-            .into_iter()
+        let mine = answers(&model);
+        row.first_difference = mine
+            .iter()
             .zip(&own_answers)
             .find(|(a, b)| a.answer != b.answer)
-            .map(|(a, b)| format!("{}: {} ({own_release}: {})", a.name, a.answer, b.answer));
+            .map(|(a, b)| format!("{}: {} ({own_release}: {})", a.name, a.answer, b.answer))
+            .or_else(|| optional_difference(&mine, &own_answers, own_release));
         rows.push(row);
     }
     // A difference explains an outcome only where the outcome differs; under the same outcome
@@ -155,6 +161,42 @@ fn run(model: &ModelFile) -> Result<RunResult, String> {
         .map_err(|e| e.to_string())?
         .run()
         .map_err(|e| format!("simulation failed: {e}"))
+}
+
+/// The first mechanism listed only where on ([`Release::OPTIONAL_MECHANISMS`]) whose answer
+/// differs, a missing one reading as off.
+fn optional_difference(
+    mine: &[crate::valkey::Mechanism],
+    own: &[crate::valkey::Mechanism],
+    own_release: Release,
+) -> Option<String> {
+    let answer = |list: &[crate::valkey::Mechanism], name: &str| {
+        list.iter()
+            .find(|m| m.name == name)
+            .map_or(Release::OFF_BEFORE_9_2.to_string(), |m| m.answer.clone())
+    };
+    Release::OPTIONAL_MECHANISMS.into_iter().find_map(|name| {
+        let (a, b) = (answer(mine, name), answer(own, name));
+        (a != b).then(|| format!("{name}: {a} ({own_release}: {b})"))
+    })
+}
+
+/// The model's text without the Valkey 9.2 switches in its nodes' `config` tables, when it has
+/// any ([`Release::SWITCHES_9_2`]); `None` when there is nothing to drop (or the text does not
+/// parse, which the run then reports).
+fn without_9_2_switches(text: &str) -> Option<String> {
+    let mut root: toml::Value = toml::from_str(text).ok()?;
+    let mut dropped = false;
+    if let Some(toml::Value::Array(nodes)) = root.get_mut("nodes") {
+        for node in nodes {
+            if let Some(toml::Value::Table(config)) = node.get_mut("config") {
+                for key in Release::SWITCHES_9_2 {
+                    dropped |= config.remove(key).is_some();
+                }
+            }
+        }
+    }
+    dropped.then(|| toml::to_string(&root).ok()).flatten()
 }
 
 /// The release's answers for a resolved model (its primary and first replica).

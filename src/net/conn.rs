@@ -252,6 +252,10 @@ pub(crate) struct Stream {
     watches: Vec<Watch>,
     /// The mark this direction keeps its counters for (see `Network::track`).
     pub(crate) track: Option<Track>,
+    /// Wire bytes per payload byte, in millionths ([`WIRE_UNCOMPRESSED`] = 1:1): a sender that
+    /// compresses puts fewer bytes on the link than its application wrote. Every counter stays
+    /// in payload bytes; only the link's fair share is taken in wire bytes.
+    pub(crate) wire_ppm: u32,
 }
 
 /// A direction's counters as of its mark's last setting, captured before the first change that
@@ -265,6 +269,9 @@ pub(crate) struct Track {
     pub(crate) captured_epoch: u64,
     pub(crate) captured: Option<DirState>,
 }
+
+/// `wire_ppm` of an uncompressed stream.
+pub const WIRE_UNCOMPRESSED: u32 = 1_000_000;
 
 impl Stream {
     pub(crate) fn new(
@@ -302,6 +309,7 @@ impl Stream {
             next_at: None,
             watches: Vec::new(),
             track: None,
+            wire_ppm: WIRE_UNCOMPRESSED,
         }
     }
 

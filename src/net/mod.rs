@@ -88,7 +88,7 @@ mod watch;
 
 pub use conn::{
     ConnOptions, ConnState, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, DirState, Production,
-    ProductionMode, ReadMode, StreamState,
+    ProductionMode, ReadMode, StreamState, WIRE_UNCOMPRESSED,
 };
 pub use driver::NetWake;
 pub use error::NetError;

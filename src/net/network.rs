@@ -404,13 +404,15 @@ impl Network {
         let members = std::mem::take(&mut self.links[l].ways[w].members);
         self.demands.clear();
         for &(c, d) in &members {
-            let demand = self.stream(c, d).demand(latency);
+            let stream = self.stream(c, d);
+            let demand = to_wire(stream.demand(latency), stream.wire_ppm);
             self.demands.push(demand);
         }
         max_min_share(capacity, &self.demands, &mut self.shares);
         let mut moving = false;
         for (i, &(c, d)) in members.iter().enumerate() {
-            let share = self.shares[i];
+            let stream = self.stream(c, d);
+            let share = from_wire(self.shares[i], stream.wire_ppm, stream.demand(latency));
             let stream = &mut self.conns[c.index()].streams[d.index()];
             self.work += 1 + stream.watch_count() as u64;
             stream.apply(t, share, latency, down, &mut self.notes);
@@ -557,6 +559,22 @@ impl Network {
     ) -> Result<(), NetError> {
         self.live(conn)?;
         self.touch(now, conn, dir, |s, _| s.set_read_mode(mode))
+    }
+
+    /// The sender of `dir` compresses: the link carries `wire_ppm` millionths of a byte per
+    /// payload byte (`WIRE_UNCOMPRESSED` = 1:1, the default). Counters, buffers and watches stay
+    /// in payload bytes; only the stream's fair share of the link is taken in wire bytes, so a
+    /// stream compressed 2:1 moves twice the payload through the same line rate.
+    pub fn set_wire_ratio(
+        &mut self,
+        now: SimTime,
+        conn: ConnId,
+        dir: Dir,
+        wire_ppm: u32,
+    ) -> Result<(), NetError> {
+        self.live(conn)?;
+        let ppm = wire_ppm.clamp(1, super::conn::WIRE_UNCOMPRESSED);
+        self.touch(now, conn, dir, |s, _| s.wire_ppm = ppm)
     }
 
     /// The reader of `dir` reads up to `max` bytes at once; returns how many it got.
@@ -1108,4 +1126,23 @@ impl AddNs for SimDuration {
     fn saturating_add_ns(self, ns: u64) -> Self {
         SimDuration::from_nanos(self.as_nanos().saturating_add(ns))
     }
+}
+
+/// A payload demand (bytes/s) in wire bytes/s at `ppm` wire bytes per million payload bytes
+/// (rounded up, so the share given back covers the demand).
+fn to_wire(demand: u64, ppm: u32) -> u64 {
+    if ppm >= super::conn::WIRE_UNCOMPRESSED || demand == super::fair_share::UNLIMITED {
+        return demand;
+    }
+    let wire = (u128::from(demand) * u128::from(ppm)).div_ceil(1_000_000);
+    u64::try_from(wire).unwrap_or(super::fair_share::UNLIMITED)
+}
+
+/// A wire share (bytes/s) back in payload bytes/s, never above the payload `demand`.
+fn from_wire(share: u64, ppm: u32, demand: u64) -> u64 {
+    if ppm >= super::conn::WIRE_UNCOMPRESSED {
+        return share;
+    }
+    let payload = u128::from(share) * 1_000_000 / u128::from(ppm.max(1));
+    u64::try_from(payload).unwrap_or(u64::MAX).min(demand)
 }

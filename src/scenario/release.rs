@@ -43,9 +43,9 @@ pub(crate) fn apply(root: &mut Value, release: Release, file: &str) -> Result<bo
         };
         if let Some(Value::Table(config)) = node.get("config") {
             for key in config.keys() {
-                if base.contains_key(key)
-                    && let Err(reason) = release.has_config(key)
-                {
+                // Knobs left out of the serialized defaults (off unless set) count too.
+                let known = base.contains_key(key) || UNSERIALIZED_DEFAULTS.contains(&key.as_str());
+                if known && let Err(reason) = release.has_config(key) {
                     return Err(ScenarioError::Semantic {
                         file: file.to_string(),
                         key: format!("nodes.{name}.config.{key}"),
@@ -84,6 +84,16 @@ pub(crate) fn strip_missing(root: &mut Value, release: Release) {
         }
     }
 }
+
+/// The `ValkeyConfig` keys its serialization skips at their default value (so they are not in
+/// the defaults table), which a release may still lack.
+const UNSERIALIZED_DEFAULTS: [&str; 5] = [
+    "replica-full-sync-buffer-limit",
+    "repl-throttling-enabled",
+    "repl-compression",
+    "repl-compression-ratio",
+    "forkless-infrastructure-enabled",
+];
 
 fn table_of(config: &ValkeyConfig) -> toml::Table {
     match Value::try_from(config) {

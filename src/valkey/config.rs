@@ -203,15 +203,66 @@ pub struct ValkeyConfig {
     /// an rdb-channel replica's local buffer. Refused on other releases.
     #[serde(skip_serializing_if = "is_zero_bytes")]
     pub replica_full_sync_buffer_limit: ByteSize,
-    /// Valkey 9.2 `repl-throttling-enabled` (no). Not modelled yet: `yes` is refused.
+    /// Valkey 9.2 `repl-throttling-enabled` (no): slow the writers down when an online
+    /// replica's output buffer grows (`throttle.rs`). Refused on other releases.
     #[serde(with = "yes_no", skip_serializing_if = "is_false")]
     pub repl_throttling_enabled: bool,
-    /// Valkey 9.2 `repl-compression` (no). Not modelled yet: anything but `no` is refused.
-    #[serde(skip_serializing_if = "is_no")]
-    pub repl_compression: String,
-    /// Valkey 9.2 `forkless-infrastructure-enabled` (no). Not modelled yet: `yes` is refused.
+    /// Valkey 9.2 `repl-compression` (no): compress the replication stream and the diskless
+    /// full sync on the wire. Refused on other releases.
+    #[serde(skip_serializing_if = "ReplCompression::is_no")]
+    pub repl_compression: ReplCompression,
+    /// Simulator knob, not a valkey.conf key (Valkey 9.2 only): wire bytes per replication
+    /// byte when `repl-compression` is on (default: [`ReplCompression::default_ratio`]). How
+    /// well the stream compresses depends on the values written, which the model does not
+    /// see; measure it on real data where it matters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_compression_ratio: Option<f64>,
+    /// Valkey 9.2 `forkless-infrastructure-enabled` (no). Not modelled: `yes` is refused
+    /// (see [`FORKLESS_UNKNOWN`]).
     #[serde(with = "yes_no", skip_serializing_if = "is_false")]
     pub forkless_infrastructure_enabled: bool,
+}
+
+/// Why `forkless-infrastructure-enabled yes` is refused: what the documents the model is built
+/// from (valkey-versions.md: "optional forkless save and full sync", PRs #4460, #4797) leave
+/// unknown.
+pub const FORKLESS_UNKNOWN: &str = "Valkey 9.2's forkless full sync is not modelled: its \
+    documents name it only (\"optional forkless save and full sync\", PRs #4460, #4797) and do \
+    not say how the snapshot is produced without a fork (which thread, at what rate, whether \
+    writes are blocked or copied while it runs), where the writes made during it are buffered \
+    and whether they count against the replica's output-buffer limits, or when the replica \
+    becomes online; leave it at its default (no)";
+
+/// Valkey 9.2 `repl-compression`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplCompression {
+    /// No compression (the default).
+    #[default]
+    No,
+    /// LZ4.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl ReplCompression {
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+    fn is_no(&self) -> bool {
+        *self == ReplCompression::No
+    }
+
+    /// The default wire bytes per replication byte: the inverse of each compressor's ratio on
+    /// the Silesia corpus in the zstd project's benchmark table (lz4 2.101:1, zstd -1
+    /// 2.896:1), a general-purpose mix of text and binary. `None` for no compression.
+    /// Random or already-compressed values compress far less: set `repl-compression-ratio`.
+    pub fn default_ratio(self) -> Option<f64> {
+        match self {
+            ReplCompression::No => None,
+            ReplCompression::Lz4 => Some(0.476),
+            ReplCompression::Zstd => Some(0.345),
+        }
+    }
 }
 
 fn is_zero_bytes(b: &ByteSize) -> bool {
@@ -220,11 +271,6 @@ fn is_zero_bytes(b: &ByteSize) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
-}
-
-#[allow(clippy::ptr_arg)] // serde's skip_serializing_if passes &String
-fn is_no(s: &String) -> bool {
-    s.eq_ignore_ascii_case("no")
 }
 
 impl Default for ValkeyConfig {
@@ -249,7 +295,8 @@ impl Default for ValkeyConfig {
             save: String::new(),
             replica_full_sync_buffer_limit: ByteSize::new(0),
             repl_throttling_enabled: false,
-            repl_compression: "no".to_string(),
+            repl_compression: ReplCompression::No,
+            repl_compression_ratio: None,
             forkless_infrastructure_enabled: false,
         }
     }
@@ -306,22 +353,19 @@ impl ValkeyConfig {
                 ),
             );
         }
-        let not_modelled = |key| {
-            err(
-                key,
-                "Valkey 9.2's mechanism is not modelled yet (valkey-versions.md); leave it at \
-                 its default (no)"
-                    .to_string(),
-            )
-        };
-        if self.repl_throttling_enabled {
-            return not_modelled("repl-throttling-enabled");
-        }
-        if !is_no(&self.repl_compression) {
-            return not_modelled("repl-compression");
+        if let Some(r) = self.repl_compression_ratio
+            && !(r.is_finite() && r > 0.0 && r <= 1.0)
+        {
+            return err(
+                "repl-compression-ratio",
+                format!("{r} is outside (0, 1] (wire bytes per replication byte)"),
+            );
         }
         if self.forkless_infrastructure_enabled {
-            return not_modelled("forkless-infrastructure-enabled");
+            return err(
+                "forkless-infrastructure-enabled",
+                FORKLESS_UNKNOWN.to_string(),
+            );
         }
         let cob = self.client_output_buffer_limit;
         if cob.hard.bytes() > 0 && cob.soft.bytes() > cob.hard.bytes() {
@@ -345,6 +389,16 @@ impl ValkeyConfig {
     /// Whether `save` has save points (`server.saveparamslen > 0`).
     pub fn has_save_points(&self) -> bool {
         !self.save.trim().is_empty()
+    }
+
+    /// Wire bytes per replication byte, in millionths, of a stream this primary compresses
+    /// (`None` without `repl-compression`).
+    pub fn wire_ppm(&self) -> Option<u32> {
+        let ratio = self
+            .repl_compression_ratio
+            .or(self.repl_compression.default_ratio())?;
+        (self.repl_compression != ReplCompression::No)
+            .then(|| ((ratio * 1e6).round() as u32).clamp(1, 1_000_000))
     }
 
     /// The `serverCron` period (1/hz).

@@ -87,6 +87,21 @@ pub struct InfoSample {
     pub rdb_bytes_read: u64,
     /// Replica: stream bytes read from the main channel, cumulative.
     pub stream_bytes_read: u64,
+    /// Valkey 9.2 `repl_throttle_rate`: the allowed write rate in stream bytes/s (0 =
+    /// unlimited). Present (on every node) only in a Valkey 9.2 run, so other runs' outputs
+    /// keep their columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_throttle_rate: Option<u64>,
+    /// Valkey 9.2 `repl_throttle_activation_events`: how often throttling started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_throttle_activation_events: Option<u64>,
+    /// Valkey 9.2 `repl_throttle_below_guardrail_secs`: seconds during which writes were
+    /// delayed (the model's reading of the name; `throttle.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_throttle_below_guardrail_secs: Option<u64>,
+    /// Valkey 9.2 `repl_throttle_total_commands`: commands written while throttling was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repl_throttle_total_commands: Option<u64>,
 }
 
 impl InfoSample {

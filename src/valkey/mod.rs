@@ -21,6 +21,7 @@ mod resume;
 mod script;
 mod server;
 mod spec;
+mod throttle;
 mod trace;
 mod transport;
 mod workload;
@@ -32,7 +33,8 @@ pub use cluster::{
     caught_up,
 };
 pub use config::{
-    BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, KeyDelayMicros, ValkeyConfig,
+    BACKLOG_MIN_BYTES, CobLimit, ConfigError, DisklessLoad, FORKLESS_UNKNOWN, KeyDelayMicros,
+    ReplCompression, ValkeyConfig,
 };
 pub use info::InfoSample;
 pub use invariants::{Checker, Violation};

@@ -26,6 +26,7 @@ use super::proto::{Proto, ReplId};
 use super::release::ReplicaOutput;
 use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ReplBuffer, block_payload};
 use super::server::{C, Server};
+use super::throttle::Throttle;
 use super::transport::{self, DOWN, UP};
 use super::world::{Msg, Timer};
 
@@ -157,6 +158,8 @@ pub(crate) struct ReplClient {
     /// explicitly, or read from its socket as of the mark): a writing client's reference
     /// follows its socket lazily (see `Server::advance`).
     ref_epoch: u64,
+    /// Valkey 9.2: the compression negotiated for this connection (wire millionths per byte).
+    wire_ppm: Option<u32>,
 }
 
 impl ReplClient {
@@ -268,6 +271,8 @@ pub(crate) struct PrimaryState {
     ref_pending: Vec<u64>,
     /// Some protected client may wait for its first block (`backfill_rdb_clients`).
     attach_pending_any: bool,
+    /// Valkey 9.2 write throttling (`throttle.rs`).
+    pub(crate) throttle: Throttle,
 }
 
 impl PrimaryState {
@@ -294,6 +299,7 @@ impl PrimaryState {
             streaming: 0,
             ref_pending: Vec::new(),
             attach_pending_any: false,
+            throttle: Throttle::default(),
         }
     }
 
@@ -324,6 +330,11 @@ impl PrimaryState {
 
     fn stream_rate(&self) -> u64 {
         self.rates.iter().map(|&(_, r, _)| r).sum()
+    }
+
+    /// The stream clock's current rate (bytes/s).
+    pub(crate) fn clock_rate(&self) -> u64 {
+        self.clock.rate
     }
 
     pub(crate) fn client_index(&self, id: u64) -> Option<usize> {
@@ -367,6 +378,7 @@ impl Server {
     /// and moves writing clients' references to what their sockets accepted.
     pub(crate) fn advance(&mut self, ctx: C<'_, '_>) {
         let now = ctx.now();
+        self.throttle_settle(now);
         let dt = now
             .saturating_since(self.primary.last_keys_update)
             .as_secs_f64();
@@ -452,6 +464,13 @@ impl Server {
         }
     }
 
+    /// Makes every client's stored reference exact (before reading all of them).
+    pub(crate) fn refresh_all_refs(&mut self, ctx: C<'_, '_>) {
+        for i in 0..self.primary.clients.len() {
+            self.refresh_ref(ctx, i);
+        }
+    }
+
     /// Makes client `i`'s stored reference exact.
     fn refresh_ref(&mut self, ctx: C<'_, '_>, i: usize) {
         let net = &ctx.env().net;
@@ -532,9 +551,20 @@ impl Server {
         }
     }
 
-    /// The stream rate the primary produces now (0 while paused or without a backlog: Valkey
-    /// does not advance the offset when there is no backlog).
+    /// The stream rate the primary produces now: what the load offers, held to the allowed
+    /// rate while Valkey 9.2 throttles writes (`throttle.rs`).
     fn effective_rate(&self) -> u64 {
+        let offered = self.unthrottled_rate();
+        if self.throttling_enabled() {
+            self.primary.throttle.stream_rate(offered)
+        } else {
+            offered
+        }
+    }
+
+    /// The stream rate the load offers now (0 while paused or without a backlog: Valkey
+    /// does not advance the offset when there is no backlog).
+    pub(crate) fn unthrottled_rate(&self) -> u64 {
         // A replica's own stream is its primary's, relayed (chain.rs), never its write load.
         if self.paused || self.primary.buffer.is_none() || self.replica.primary_node.is_some() {
             0
@@ -547,6 +577,7 @@ impl Server {
     /// client's socket and every waiting client's limit prediction.
     pub(crate) fn rate_changed(&mut self, ctx: C<'_, '_>) {
         let now = ctx.now();
+        self.throttle_settle(now);
         let rate = self.effective_rate();
         self.primary.clock.reanchor(now, rate);
         let offset = self.primary.buffer.as_ref().map(ReplBuffer::offset);
@@ -570,6 +601,9 @@ impl Server {
             }
             self.arm_limits(ctx, i);
         }
+        if self.throttling_enabled() {
+            self.throttle_arm_drain(ctx);
+        }
     }
 
     /// A load client's new rate.
@@ -589,7 +623,7 @@ impl Server {
     }
 
     /// Feeds a small discrete run (a PING) into the stream.
-    fn feed_discrete(&mut self, ctx: C<'_, '_>, bytes: u64) {
+    pub(crate) fn feed_discrete(&mut self, ctx: C<'_, '_>, bytes: u64) {
         self.advance(ctx);
         let Some(k) = self.primary.buffer.as_ref().map(ReplBuffer::backlog_bytes) else {
             return;
@@ -683,7 +717,7 @@ impl Server {
             Some(i) => i,
             None => {
                 let replica = match proto {
-                    Proto::Handshake { node, .. } | Proto::RdbChannelHandshake { node } => node,
+                    Proto::Handshake { node, .. } | Proto::RdbChannelHandshake { node, .. } => node,
                     _ => return,
                 };
                 let id = self.primary.next_client_id;
@@ -707,17 +741,22 @@ impl Server {
                     progress: (0, now),
                     created: now,
                     ref_epoch: 0,
+                    wire_ppm: None,
                 })
             }
         };
         self.primary.clients[idx].last_interaction = now;
         match proto {
-            Proto::Handshake { dual, .. } => {
+            Proto::Handshake {
+                dual, compression, ..
+            } => {
                 self.primary.clients[idx].dual_capa = dual;
+                self.negotiate_compression(ctx, idx, compression);
                 transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
             }
-            Proto::RdbChannelHandshake { .. } => {
+            Proto::RdbChannelHandshake { compression, .. } => {
                 self.primary.clients[idx].rdb_only = true;
+                self.negotiate_compression(ctx, idx, compression);
                 transport::send(ctx, conn, Side::Acceptor, Proto::HandshakeOk);
             }
             Proto::Psync { replid, offset } => self.on_psync(ctx, idx, replid, offset),
@@ -751,6 +790,31 @@ impl Server {
             }
             Proto::Newline => self.primary.clients[idx].ack_time = now,
             _ => {}
+        }
+        self.throttle_ensure(ctx);
+    }
+
+    /// Valkey 9.2 `repl-compression`, negotiated per replica at its handshake: when the replica
+    /// asks for it and this primary's own setting is not `no`, everything this connection
+    /// carries down (the stream and a diskless RDB) goes on the wire compressed by this
+    /// primary's ratio ([`ValkeyConfig::wire_ppm`]), while the output buffer and the backlog
+    /// keep counting uncompressed replication bytes.
+    ///
+    /// Simplifications (the documents say only "negotiated per replica", PRs #3853, #4075,
+    /// #3798): the primary's algorithm is used whatever the replica's is; compressing costs no
+    /// CPU time (the stream and the RDB are not produced slower); the socket buffers hold
+    /// uncompressed bytes (a real kernel buffer holds compressed ones, so it takes more payload
+    /// before the output buffer grows); a disk-based full sync is not compressed
+    /// (`rdbcompression lz4` is not modelled).
+    ///
+    /// [`ValkeyConfig::wire_ppm`]: super::config::ValkeyConfig::wire_ppm
+    fn negotiate_compression(&mut self, ctx: C<'_, '_>, idx: usize, asked: bool) {
+        if !asked || self.release != super::release::Release::Valkey92 {
+            return;
+        }
+        if let Some(ppm) = self.cfg.wire_ppm() {
+            self.primary.clients[idx].wire_ppm = Some(ppm);
+            transport::wire_ratio(ctx, self.primary.clients[idx].conn, DOWN, ppm);
         }
     }
 
@@ -1136,6 +1200,10 @@ impl Server {
         };
         let id = self.primary.clients[i].id;
         if self.primary.clients[i].state == ClientState::SendBulk {
+            if let Some(ppm) = self.primary.clients[i].wire_ppm {
+                // The disk-based RDB went out uncompressed; the stream is compressed again.
+                transport::wire_ratio(ctx, conn, DOWN, ppm);
+            }
             self.put_online(ctx, i, true);
             return;
         }
@@ -1214,6 +1282,10 @@ impl Server {
     fn send_bulk(&mut self, ctx: C<'_, '_>, i: usize, rdb_bytes: u64) {
         self.primary.clients[i].state = ClientState::SendBulk;
         let conn = self.primary.clients[i].conn;
+        if self.primary.clients[i].wire_ppm.is_some() {
+            // `repl-compression` covers the stream and a diskless sync, not a disk-based RDB.
+            transport::wire_ratio(ctx, conn, DOWN, crate::net::WIRE_UNCOMPRESSED);
+        }
         let rate = self.perf.disk_write_rate;
         transport::produce(
             ctx,
@@ -1461,7 +1533,10 @@ impl Server {
             }
             (Some(s), Some(since)) if usage >= s => {
                 let secs = self.cfg.client_output_buffer_limit.soft_seconds;
-                if unix.saturating_sub(since) > secs {
+                let exceeded = unix.saturating_sub(since);
+                // Valkey 9.2: a throttled replica above target is exempt for a while;
+                // `primary_cron` re-checks it at `hz` meanwhile.
+                if exceeded > secs && !self.soft_limit_exempt(usage, exceeded) {
                     self.cob_disconnect(ctx, i, Limit::PrimaryCobSoft, !cron);
                     return;
                 }
@@ -1601,7 +1676,7 @@ impl Server {
     }
 
     /// Whether `server.replicas` is non-empty (clients past their handshake, RDB channels too).
-    fn has_replicas(&self) -> bool {
+    pub(crate) fn has_replicas(&self) -> bool {
         self.primary
             .clients
             .iter()
@@ -1746,6 +1821,8 @@ impl Server {
                 self.free_client_with(ctx, i, end);
             }
             Timer::BacklogCheck(_) => self.advance(ctx),
+            Timer::Throttle(_) => self.throttle_tick(ctx),
+            Timer::ThrottleDrain(_) => self.throttle_drained(ctx),
             _ => {}
         }
     }
@@ -1796,6 +1873,7 @@ impl Server {
             }
         }
         self.presync_keepalives(ctx);
+        self.throttle_ensure(ctx);
         if self
             .primary
             .child
@@ -1973,6 +2051,8 @@ impl Server {
     }
 
     pub(crate) fn primary_resume(&mut self, ctx: C<'_, '_>) {
+        // A stopped process neither takes nor writes commands: nothing to account for.
+        self.primary.throttle.skip_to(ctx.now());
         for c in &self.primary.clients {
             transport::read_mode(ctx, c.conn, UP, ReadMode::Unlimited);
         }
@@ -2002,14 +2082,21 @@ impl Server {
         for i in 0..self.primary.clients.len() {
             self.arm_limits(ctx, i);
         }
+        if self.throttling_enabled() {
+            self.throttle_ensure(ctx);
+        } else {
+            self.throttle_release(ctx);
+        }
     }
 
     pub(crate) fn primary_info(&mut self, ctx: C<'_, '_>, s: &mut InfoSample) {
         if self.primary.buffer.is_some() {
             self.advance(ctx);
         }
-        for i in 0..self.primary.clients.len() {
-            self.refresh_ref(ctx, i);
+        self.refresh_all_refs(ctx);
+        if self.release == super::release::Release::Valkey92 {
+            let bytes = self.primary.typical_command_bytes;
+            self.primary.throttle.info(s, bytes);
         }
         let p = &self.primary;
         // `server.primary_repl_offset` outlives a backlog freed by `repl-backlog-ttl`: it stays

@@ -29,6 +29,9 @@ pub enum Proto {
         dual: bool,
         /// The replica's node (what `REPLCONF listening-port` identifies).
         node: usize,
+        /// Valkey 9.2: the replica asks for a compressed stream (its `repl-compression` is not
+        /// `no`); the primary compresses when its own is not `no` either.
+        compression: bool,
     },
     /// `PSYNC <replid> <offset>`; `replid` `None` is `PSYNC ? -1`.
     Psync {
@@ -41,6 +44,8 @@ pub enum Proto {
     RdbChannelHandshake {
         /// The replica's node.
         node: usize,
+        /// Valkey 9.2: the replica asks for a compressed RDB (as [`Proto::Handshake`]).
+        compression: bool,
     },
     /// Plain `SYNC` on the RDB channel.
     Sync,

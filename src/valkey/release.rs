@@ -264,10 +264,20 @@ impl Release {
                     }
                 ))
             }
-            "repl-throttling-enabled" | "repl-compression" | "forkless-infrastructure-enabled"
+            "repl-throttling-enabled"
+            | "repl-compression"
+            | "repl-compression-ratio"
+            | "forkless-infrastructure-enabled"
                 if self != Release::Valkey92 =>
             {
-                Err(format!("{self} has no {key} (added in Valkey 9.2)"))
+                Err(format!(
+                    "{self} has no {key} (added in Valkey 9.2{})",
+                    if key == "repl-compression" && self == Release::Redis80 {
+                        "; Redis 8.10's repl-compression 0..22 is not modelled"
+                    } else {
+                        ""
+                    }
+                ))
             }
             "rdb-client-grace-period" if self.two_channel() == TwoChannel::None => Err(format!(
                 "{self} has no RDB-channel client (no two-connection full sync)"
@@ -276,6 +286,9 @@ impl Release {
         }
     }
 }
+
+const THROTTLING: &str = "write throttling";
+const COMPRESSION: &str = "replication compression";
 
 /// One mechanism as a release applies it to a model: its name and this release's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,8 +372,48 @@ impl Release {
                 answer: primary.rdb_client_grace_period.to_string(),
             });
         }
+        // Valkey 9.2's switches, listed only where on: a release without them behaves as
+        // "off" ([`Release::OFF_BEFORE_9_2`]).
+        if self == Release::Valkey92 && primary.repl_throttling_enabled {
+            out.push(Mechanism {
+                name: THROTTLING,
+                answer: "on (writers delayed while an online replica's buffer grows; soft \
+                         limit exempt up to 120 s)"
+                    .to_string(),
+            });
+        }
+        if self == Release::Valkey92
+            && let Some(ppm) = primary.wire_ppm()
+            && replica.repl_compression != super::config::ReplCompression::No
+        {
+            out.push(Mechanism {
+                name: COMPRESSION,
+                answer: format!(
+                    "{} ({:.3} wire bytes per replication byte)",
+                    serde_json::to_value(primary.repl_compression)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    f64::from(ppm) / 1e6
+                ),
+            });
+        }
         out
     }
+
+    /// The answer of a release that lacks a mechanism `mechanisms` lists only where it is on.
+    pub const OFF_BEFORE_9_2: &'static str = "off (no such mechanism before Valkey 9.2)";
+
+    /// Names of the mechanisms `mechanisms` lists only where they are on.
+    pub const OPTIONAL_MECHANISMS: [&'static str; 2] = [THROTTLING, COMPRESSION];
+
+    /// Valkey 9.2 configs whose absence is that mechanism off: `replsim versions` runs a model
+    /// that sets them under an older release without them (the older release's behaviour).
+    pub const SWITCHES_9_2: [&'static str; 3] = [
+        "repl-throttling-enabled",
+        "repl-compression",
+        "repl-compression-ratio",
+    ];
 }
 
 /// Log wording (each string checked in the release's source: Redis `6.2.14`, `7.0.15`,

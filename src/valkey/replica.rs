@@ -28,6 +28,7 @@ use crate::engine::{SimDuration, SimTime};
 use crate::net::{ConnId, Notification, Quantity, ReadMode, Side, Threshold, WatchId};
 use crate::units::Rate;
 
+use super::config::ReplCompression;
 use super::info::InfoSample;
 use super::journal::Event;
 use super::log::Level;
@@ -305,6 +306,7 @@ impl Server {
             Proto::Handshake {
                 dual,
                 node: self.node,
+                compression: self.cfg.repl_compression != ReplCompression::No,
             },
         );
     }
@@ -613,7 +615,10 @@ impl Server {
             ctx,
             conn,
             Side::Initiator,
-            Proto::RdbChannelHandshake { node: self.node },
+            Proto::RdbChannelHandshake {
+                node: self.node,
+                compression: self.cfg.repl_compression != ReplCompression::No,
+            },
         );
     }
 

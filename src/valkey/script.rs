@@ -632,6 +632,16 @@ pub fn info_field_names() -> Vec<String> {
             .into_iter()
             .filter(|(_, v)| v.is_number() || v.is_boolean())
             .map(|(k, _)| k)
+            // Valkey 9.2's fields, absent from samples of other releases.
+            .chain(
+                [
+                    "repl_throttle_rate",
+                    "repl_throttle_activation_events",
+                    "repl_throttle_below_guardrail_secs",
+                    "repl_throttle_total_commands",
+                ]
+                .map(String::from),
+            )
             .collect(),
         _ => Vec::new(),
     }

@@ -205,7 +205,9 @@ impl Server {
             | Timer::CobCheck(..)
             | Timer::SoftCheck(..)
             | Timer::Grace(_)
-            | Timer::BacklogCheck(_) => self.primary_on_timer(t, ctx),
+            | Timer::BacklogCheck(_)
+            | Timer::Throttle(_)
+            | Timer::ThrottleDrain(_) => self.primary_on_timer(t, ctx),
             Timer::DownloadNoticed(_)
             | Timer::LoadDone(_)
             | Timer::ApplyDone(_)

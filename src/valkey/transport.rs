@@ -171,6 +171,14 @@ pub(crate) fn read_mode(ctx: C<'_, '_>, conn: ConnId, dir: Dir, mode: ReadMode) 
     rearm(ctx);
 }
 
+/// The sender of `dir` compresses what it writes to `wire_ppm` millionths (Valkey 9.2
+/// `repl-compression`); the application's counters stay uncompressed.
+pub(crate) fn wire_ratio(ctx: C<'_, '_>, conn: ConnId, dir: Dir, wire_ppm: u32) {
+    let now = ctx.now();
+    let _ = ctx.env().net.set_wire_ratio(now, conn, dir, wire_ppm);
+    rearm(ctx);
+}
+
 /// A one-shot watch; `None` if the connection is gone.
 pub(crate) fn watch(
     ctx: C<'_, '_>,

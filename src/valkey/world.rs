@@ -77,6 +77,10 @@ pub enum Timer {
     Reconnect,
     /// The replica's handshake steps are done: send the sync request (attempt).
     HandshakeDone(u64),
+    /// Valkey 9.2 write throttling's 100 ms tick (generation).
+    Throttle(u64),
+    /// The throttle's queue of delayed writes is empty (generation).
+    ThrottleDrain(u64),
     /// A replica blocked in a load processes events (`processEventsWhileBlocked`) now: it
     /// notices a main channel that was closed meanwhile (attempt).
     EventsWhileBlocked(u64),

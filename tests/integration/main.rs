@@ -31,5 +31,6 @@ mod sweeps;
 mod timers;
 mod trace_load;
 mod units;
+mod valkey92;
 mod valkey_model;
 mod versions;
