@@ -250,10 +250,24 @@ pub(crate) struct Stream {
     pub(crate) dead: bool,
     pub(crate) next_at: Option<u64>,
     watches: Vec<Watch>,
+    /// The mark this direction keeps its counters for (see `Network::track`).
+    pub(crate) track: Option<Track>,
     /// Wire bytes per payload byte, in millionths ([`WIRE_UNCOMPRESSED`] = 1:1): a sender that
     /// compresses puts fewer bytes on the link than its application wrote. Every counter stays
     /// in payload bytes; only the link's fair share is taken in wire bytes.
     pub(crate) wire_ppm: u32,
+}
+
+/// A direction's counters as of its mark's last setting, captured before the first change that
+/// follows that setting (until then they are the current formulas evaluated at the mark).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Track {
+    pub(crate) mark: u32,
+    /// Settings of the mark up to this epoch came before the tracking began: no answer for them.
+    pub(crate) since: u64,
+    /// The epoch of the setting `captured` belongs to.
+    pub(crate) captured_epoch: u64,
+    pub(crate) captured: Option<DirState>,
 }
 
 /// `wire_ppm` of an uncompressed stream.
@@ -294,6 +308,7 @@ impl Stream {
             dead: false,
             next_at: None,
             watches: Vec::new(),
+            track: None,
             wire_ppm: WIRE_UNCOMPRESSED,
         }
     }

@@ -1,6 +1,6 @@
 //! What can go wrong when building or driving a network.
 
-use super::{ConnId, Dir, HostId, LinkId};
+use super::{ConnId, Dir, HostId, LinkId, MarkId};
 use crate::engine::SimTime;
 
 /// An error of the network layer: bad input or an impossible request. Never a panic.
@@ -18,6 +18,9 @@ pub enum NetError {
     /// No connection has this id.
     #[error("unknown {0}")]
     UnknownConn(ConnId),
+    /// No mark has this id.
+    #[error("unknown {0}")]
+    UnknownMark(MarkId),
     /// Two hosts with one name.
     #[error("a host named {0:?} already exists")]
     DuplicateHost(String),

@@ -14,6 +14,11 @@ pub struct LinkId(pub(crate) u32);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct ConnId(pub(crate) u32);
 
+/// A mark: a point in time, reset by [`crate::net::Network::set_mark`], as of which tracked
+/// directions keep their counters (see [`crate::net::Network::track`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct MarkId(pub(crate) u32);
+
 /// A threshold watch, unique within one network.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct WatchId(pub(crate) u64);
@@ -37,6 +42,7 @@ index_accessors!(HostId, "host");
 index_accessors!(LinkId, "link");
 index_accessors!(ConnId, "conn");
 index_accessors!(WatchId, "watch");
+index_accessors!(MarkId, "mark");
 
 /// One end of a connection.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

@@ -2,13 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::conn::{ConnOptions, ConnState, DirState, Production, ReadMode, Stream, StreamState};
+use super::conn::{
+    ConnOptions, ConnState, DirState, Production, ReadMode, Stream, StreamState, Track,
+};
 use super::fair_share::max_min_share;
 use super::fluid::transfer_ns;
 use super::link::{Delivery, LinkState, LinkStats, Parcel};
 use super::watch::{Quantity, Threshold, Watch};
 use super::{
-    ConnId, Dir, HostId, LinkId, LinkSpec, NetError, Notification, Side, Topology, WatchId,
+    ConnId, Dir, HostId, LinkId, LinkSpec, MarkId, NetError, Notification, Side, Topology, WatchId,
 };
 use crate::engine::{ActorId, SimDuration, SimTime, actor_rng};
 use crate::units::Rate;
@@ -107,6 +109,8 @@ pub struct Network {
     work: u64,
     /// The most watches ever pending on one direction at once.
     peak_watches: usize,
+    /// Each mark's `(epoch, instant)`: how many times it was set, and when last.
+    marks: Vec<(u64, u64)>,
 }
 
 impl Network {
@@ -129,6 +133,7 @@ impl Network {
             agenda: BTreeSet::new(),
             work: 0,
             peak_watches: 0,
+            marks: Vec::new(),
         };
         for i in 0..topology.link_count() {
             let link = LinkId(i as u32);
@@ -360,10 +365,30 @@ impl Network {
         &mut self.conns[conn.index()].streams[dir.index()]
     }
 
+    /// Before a direction changes: if it tracks a mark set since its last capture, keep its
+    /// counters as of that setting (the current formulas still describe that instant).
+    fn capture(&mut self, conn: ConnId, dir: Dir) {
+        let stream = &mut self.conns[conn.index()].streams[dir.index()];
+        let Some(track) = stream.track else {
+            return;
+        };
+        let (epoch, at) = self.marks[track.mark as usize];
+        if epoch <= track.since || track.captured_epoch == epoch {
+            return;
+        }
+        let captured = stream.snapshot(at);
+        stream.track = Some(Track {
+            captured_epoch: epoch,
+            captured: Some(captured),
+            ..track
+        });
+    }
+
     fn settle_way(&mut self, l: usize, w: usize, t: u64) {
         let down = self.links[l].down_since.is_some();
         for i in 0..self.links[l].ways[w].members.len() {
             let (c, d) = self.links[l].ways[w].members[i];
+            self.capture(c, d);
             self.conns[c.index()].streams[d.index()].settle(t, down);
         }
     }
@@ -420,6 +445,7 @@ impl Network {
         let t = now.as_nanos();
         let (l, w) = self.way_of(conn, dir)?;
         self.settle_way(l, w, t);
+        self.capture(conn, dir);
         let out = edit(self.stream_mut(conn, dir), t);
         self.apply_way(l, w, t);
         Ok(out)
@@ -728,6 +754,7 @@ impl Network {
         self.advance(now)?;
         let t = now.as_nanos();
         let down = self.links[l].down_since.is_some();
+        self.capture(conn, dir);
         let stream = &mut self.conns[conn.index()].streams[dir.index()];
         if !stream.remove_watch(id) {
             return Ok(false);
@@ -750,6 +777,66 @@ impl Network {
         self.conn(conn)?;
         self.advance(now)?;
         Ok(self.stream(conn, dir).snapshot(now.as_nanos()))
+    }
+
+    /// A new mark (never set yet). A mark is a bookmark in time: directions that
+    /// [`track`](Self::track) it answer [`at_mark`](Self::at_mark) with their counters as of the
+    /// mark's last [`set_mark`](Self::set_mark), however much they changed since. This lets a
+    /// caller that needs every connection's counters "as of its last look" read only the few it
+    /// needs, later, instead of copying all of them at every look.
+    pub fn new_mark(&mut self) -> MarkId {
+        self.marks.push((0, self.now));
+        MarkId((self.marks.len() - 1) as u32)
+    }
+
+    /// Sets `mark` to `now` (after processing everything due up to `now`). O(1): a tracked
+    /// direction copies its counters only when it next changes.
+    pub fn set_mark(&mut self, now: SimTime, mark: MarkId) -> Result<(), NetError> {
+        self.advance(now)?;
+        let m = self
+            .marks
+            .get_mut(mark.index())
+            .ok_or(NetError::UnknownMark(mark))?;
+        *m = (m.0 + 1, now.as_nanos());
+        Ok(())
+    }
+
+    /// Makes `dir` of `conn` keep its counters for `mark` (replacing any mark it tracked), from
+    /// the mark's next setting on.
+    pub fn track(&mut self, conn: ConnId, dir: Dir, mark: MarkId) -> Result<(), NetError> {
+        self.conn(conn)?;
+        let &(epoch, _) = self
+            .marks
+            .get(mark.index())
+            .ok_or(NetError::UnknownMark(mark))?;
+        self.stream_mut(conn, dir).track = Some(Track {
+            mark: mark.0,
+            since: epoch,
+            captured_epoch: epoch,
+            captured: None,
+        });
+        Ok(())
+    }
+
+    /// The counters of `dir` as of its mark's last setting: what [`dir_state`](Self::dir_state)
+    /// returned then. `None` if `dir` does not track a mark, or the mark was not set since the
+    /// tracking began.
+    pub fn at_mark(&self, conn: ConnId, dir: Dir) -> Option<DirState> {
+        let stream = &self.conns.get(conn.index())?.streams[dir.index()];
+        let track = stream.track?;
+        let (epoch, at) = *self.marks.get(track.mark as usize)?;
+        if epoch <= track.since {
+            return None;
+        }
+        if track.captured_epoch == epoch {
+            return track.captured;
+        }
+        Some(stream.snapshot(at))
+    }
+
+    /// The number of times `mark` was set (0 before its first setting).
+    pub fn mark_epoch(&self, mark: MarkId) -> u64 {
+        self.marks.get(mark.index()).map_or(0, |m| m.0)
     }
 
     /// Counters of `dir` at the network's current instant, without advancing it: reading them

@@ -71,11 +71,19 @@ impl Server {
             (c.id, c.conn, c.replica, c.rdb_only)
         };
         let donor_id = self.primary.clients[donor].id;
-        if let Some(buf) = self.primary.buffer.as_mut()
-            && !rdb_only
+        let net = &ctx.env().net;
+        if let Some(from) = self
+            .primary
+            .buffer
+            .as_ref()
+            .filter(|_| !rdb_only)
+            .map(|buf| {
+                self.exact_ref(net, donor)
+                    .or_else(|| buf.ref_offset(donor_id))
+                    .unwrap_or(offset + 1)
+            })
         {
-            let from = buf.ref_offset(donor_id).unwrap_or(offset + 1);
-            buf.set_ref(id, from);
+            self.set_client_ref(ctx, id, from);
         }
         let replid = self.primary.replid;
         let reply = Proto::FullResync {
@@ -85,7 +93,10 @@ impl Server {
         };
         transport::send(ctx, conn, Side::Acceptor, reply);
         self.primary.clients[idx].state = ClientState::WaitBgsaveEnd;
-        ctx.env().resume_offsets[replica] = Some(offset + 1);
+        let world = ctx.env();
+        world
+            .resume_offsets
+            .set(&world.net, replica, Some(offset + 1));
         let base = transport::level(ctx, conn, DOWN, Quantity::Written);
         if let Some(child) = self.primary.child.as_mut() {
             child.targets.push((id, base));

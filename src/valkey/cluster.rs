@@ -303,7 +303,7 @@ impl Cluster {
                     6379 + i
                 ),
             });
-            world.resume_offsets.push(None);
+            world.resume_offsets.push();
         }
         for (i, &actor) in servers.iter().enumerate() {
             schedule(&mut sim, actor, Msg::Boot, SimTime::ZERO)?;

@@ -603,7 +603,9 @@ pub(crate) fn after_event(server: &Server, ctx: C<'_, '_>) {
 
 fn primary_checks(server: &Server, ctx: C<'_, '_>) -> Check {
     let node = server.node;
-    let Some(c) = ctx.env().checker.as_mut() else {
+    let world = ctx.env();
+    let net = &world.net;
+    let Some(c) = world.checker.as_mut() else {
         return Ok(());
     };
     let Some(buf) = server.primary.buffer.as_ref() else {
@@ -613,13 +615,13 @@ fn primary_checks(server: &Server, ctx: C<'_, '_>) -> Check {
     };
     *slot(&mut c.clocks, node) = Some(server.primary.clock);
     let audit = buf.audit();
-    let refs: Vec<(u64, u64, u64)> = server
-        .primary
-        .clients
-        .iter()
-        .filter_map(|cl| {
-            buf.ref_offset(cl.id)
-                .map(|r| (cl.id, r, buf.cob_bytes(cl.id)))
+    // Writing clients' references follow their sockets lazily: read the exact ones.
+    let refs: Vec<(u64, u64, u64)> = (0..server.primary.clients.len())
+        .filter_map(|i| {
+            let id = server.primary.clients[i].id;
+            server
+                .exact_ref(net, i)
+                .map(|r| (id, r, buf.cob_bytes_from(r)))
         })
         .collect();
     let prev = *slot(&mut c.backlogs, node);

@@ -17,6 +17,7 @@ mod rdb_pipe;
 mod release;
 mod repl_buffer;
 mod replica;
+mod resume;
 mod script;
 mod server;
 mod spec;

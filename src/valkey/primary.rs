@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{SimDuration, SimTime, TimerId};
-use crate::net::{ConnId, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId};
+use crate::net::{
+    ConnId, MarkId, Network, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId,
+};
 use crate::units::Rate;
 
 use super::info::InfoSample;
@@ -152,6 +154,10 @@ pub(crate) struct ReplClient {
     /// completes, so a transfer times out only when it makes no progress at all.
     progress: (u64, SimTime),
     created: SimTime,
+    /// The epoch of the primary's mark at which this client's buffer reference was exact (set
+    /// explicitly, or read from its socket as of the mark): a writing client's reference
+    /// follows its socket lazily (see `Server::advance`).
+    ref_epoch: u64,
     /// Valkey 9.2: the compression negotiated for this connection (wire millionths per byte).
     wire_ppm: Option<u32>,
 }
@@ -207,8 +213,8 @@ pub(crate) struct Child {
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
     pub(crate) exited: bool,
     /// Socket targets: the production rate each one's socket was last given (the RDB pipe's
-    /// lockstep, see `rdb_pipe.rs`).
-    pub(crate) pipe_rates: Vec<(u64, u64)>,
+    /// lockstep, see `rdb_pipe.rs`), by client id.
+    pub(crate) pipe_rates: BTreeMap<u64, u64>,
 }
 
 /// INFO `# Stats` counters of the primary half.
@@ -252,6 +258,19 @@ pub(crate) struct PrimaryState {
     exhausted: BTreeSet<usize>,
     /// `repl_no_replicas_since`: when the last replica left (for `repl-backlog-ttl`).
     pub(crate) no_replicas_since: SimTime,
+    /// The network mark set at each `advance` that has writing clients: their sockets keep
+    /// their counters as of it (created on first use).
+    mark: Option<MarkId>,
+    /// The buffer offset at the mark's last setting (a reference never passes it + 1).
+    mark_offset: u64,
+    /// Clients with a stream (writing).
+    streaming: usize,
+    /// Writing clients whose reference was set explicitly since the mark was last set: at its
+    /// next setting they follow their sockets again, maybe from below, so they are refreshed
+    /// then (the ordered references must stay lower bounds).
+    ref_pending: Vec<u64>,
+    /// Some protected client may wait for its first block (`backfill_rdb_clients`).
+    attach_pending_any: bool,
     /// Valkey 9.2 write throttling (`throttle.rs`).
     pub(crate) throttle: Throttle,
 }
@@ -275,6 +294,11 @@ impl PrimaryState {
             typical_command_bytes: 100,
             exhausted: BTreeSet::new(),
             no_replicas_since: SimTime::ZERO,
+            mark: None,
+            mark_offset: 0,
+            streaming: 0,
+            ref_pending: Vec::new(),
+            attach_pending_any: false,
             throttle: Throttle::default(),
         }
     }
@@ -317,7 +341,7 @@ impl PrimaryState {
         self.clients.binary_search_by_key(&id, |c| c.id).ok()
     }
 
-    fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
+    pub(crate) fn client_by_conn(&self, conn: ConnId) -> Option<usize> {
         self.client_index(*self.by_conn.get(&conn)?)
     }
 
@@ -332,6 +356,9 @@ impl PrimaryState {
     /// Removes the client at `i`, keeping the others in order.
     fn remove_client(&mut self, i: usize) -> ReplClient {
         let c = self.clients.remove(i);
+        if c.stream.is_some() {
+            self.streaming -= 1;
+        }
         if self.by_conn.get(&c.conn) == Some(&c.id) {
             self.by_conn.remove(&c.conn);
         }
@@ -368,6 +395,11 @@ impl Server {
         let target = relayed.unwrap_or_else(|| self.primary.clock.offset_at(now));
         if target > buf.offset() {
             let delta = target - buf.offset();
+            let k = buf.backlog_bytes();
+            self.settle_refs(ctx, delta, k);
+            let Some(buf) = self.primary.buffer.as_mut() else {
+                return;
+            };
             buf.feed(delta);
             if relayed.is_some() {
                 self.chain_relay_write(ctx, delta);
@@ -377,25 +409,146 @@ impl Server {
             self.primary.clock.set(now, target, 0);
         }
         self.backfill_rdb_clients(ctx);
-        // One snapshot per writing client: its reference follows what its socket accepted, its
-        // replica's resume offset what the replica has read.
-        for i in 0..self.primary.clients.len() {
-            let (conn, start, id, replica) = {
-                let c = &self.primary.clients[i];
-                (c.conn, c.stream, c.id, c.replica)
-            };
-            let Some(start) = start else { continue };
-            let Some(s) = transport::state(ctx, conn, DOWN) else {
-                continue;
-            };
-            let accepted = s.accepted.saturating_sub(start.written_base);
-            if let Some(buf) = self.primary.buffer.as_mut() {
-                buf.set_ref(id, (start.first_offset + accepted).min(buf.offset() + 1));
+        // Each writing client's reference follows what its socket accepted, its replica's
+        // resume offset what the replica has read, both as of now. Copying every socket's
+        // counters here made each primary event O(replicas): instead the network keeps the
+        // writing sockets' counters as of this mark, and a reference is read from them only
+        // when something needs it (a limit check, a trim it could stop, INFO).
+        if self.primary.streaming > 0 {
+            let mark = self.primary_mark(ctx);
+            let now = ctx.now();
+            let _ = ctx.env().net.set_mark(now, mark);
+            transport::charge(ctx);
+            self.primary.mark_offset = self.primary.buffer.as_ref().map_or(0, ReplBuffer::offset);
+            for id in std::mem::take(&mut self.primary.ref_pending) {
+                if let Some(i) = self.primary.client_index(id) {
+                    self.refresh_ref(ctx, i);
+                }
             }
-            let read = s.read.saturating_sub(start.written_base);
-            ctx.env().resume_offsets[replica] = Some(start.first_offset + read);
         }
         self.check_backlog_exhaustion(ctx);
+    }
+
+    /// The primary's network mark (created on first use).
+    fn primary_mark(&mut self, ctx: C<'_, '_>) -> MarkId {
+        match self.primary.mark {
+            Some(m) => m,
+            None => {
+                let m = ctx.env().net.new_mark();
+                self.primary.mark = Some(m);
+                m
+            }
+        }
+    }
+
+    /// Client `i`'s reference as of the mark, if it follows its socket and the stored one is
+    /// older than the mark's last setting (otherwise the stored reference is exact).
+    fn followed_ref(&self, net: &Network, i: usize) -> Option<u64> {
+        let c = &self.primary.clients[i];
+        let start = c.stream?;
+        let mark = self.primary.mark?;
+        if net.mark_epoch(mark) <= c.ref_epoch {
+            return None;
+        }
+        let s = net.at_mark(c.conn, DOWN)?;
+        let accepted = s.accepted.saturating_sub(start.written_base);
+        Some((start.first_offset + accepted).min(self.primary.mark_offset + 1))
+    }
+
+    /// Client `i`'s exact reference (read-only: for the invariant checker).
+    pub(crate) fn exact_ref(&self, net: &Network, i: usize) -> Option<u64> {
+        let buf = self.primary.buffer.as_ref()?;
+        match self.followed_ref(net, i) {
+            Some(r) => Some(r.max(buf.base_offset() + 1)),
+            None => buf.ref_offset(self.primary.clients[i].id),
+        }
+    }
+
+    /// Makes every client's stored reference exact (before reading all of them).
+    pub(crate) fn refresh_all_refs(&mut self, ctx: C<'_, '_>) {
+        for i in 0..self.primary.clients.len() {
+            self.refresh_ref(ctx, i);
+        }
+    }
+
+    /// Makes client `i`'s stored reference exact.
+    fn refresh_ref(&mut self, ctx: C<'_, '_>, i: usize) {
+        let net = &ctx.env().net;
+        let Some(r) = self.followed_ref(net, i) else {
+            return;
+        };
+        let epoch = self.primary.mark.map_or(0, |m| net.mark_epoch(m));
+        let id = self.primary.clients[i].id;
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.set_ref(id, r);
+        }
+        self.primary.clients[i].ref_epoch = epoch;
+    }
+
+    /// Sets a client's reference explicitly (it holds until the mark is next set; a writing
+    /// client then follows its socket again).
+    pub(crate) fn set_client_ref(&mut self, ctx: C<'_, '_>, id: u64, next_offset: u64) {
+        let Some(buf) = self.primary.buffer.as_mut() else {
+            return;
+        };
+        buf.set_ref(id, next_offset);
+        let epoch = self.primary.mark.map_or(0, |m| ctx.env().net.mark_epoch(m));
+        if let Some(i) = self.primary.client_index(id) {
+            self.primary.clients[i].ref_epoch = epoch;
+            if self.primary.clients[i].stream.is_some() {
+                self.primary.ref_pending.push(id);
+            }
+        }
+    }
+
+    /// Before a trim (after feeding `bytes` more, with a backlog of `backlog_bytes`): makes
+    /// exact every stored reference that could stop it. Stored references are lower bounds of
+    /// the exact ones, so the oldest one is exact once it is fresh or past the trim's reach;
+    /// a stale one is refreshed (it only grows) and the next oldest looked at.
+    fn settle_refs(&mut self, ctx: C<'_, '_>, bytes: u64, backlog_bytes: u64) {
+        let Some(horizon) = self
+            .primary
+            .buffer
+            .as_ref()
+            .and_then(|b| b.trim_horizon(bytes, backlog_bytes))
+        else {
+            return;
+        };
+        while let Some((o, id)) = self.primary.buffer.as_ref().and_then(ReplBuffer::first_ref) {
+            if o >= horizon {
+                break;
+            }
+            let Some(i) = self.primary.client_index(id) else {
+                break;
+            };
+            if self.followed_ref(&ctx.env().net, i).is_none() {
+                break;
+            }
+            self.refresh_ref(ctx, i);
+        }
+    }
+
+    /// The `beforeSleep` trim of the buffer.
+    pub(crate) fn primary_before_sleep(&mut self, ctx: C<'_, '_>) {
+        let Some(k) = self.primary.buffer.as_ref().map(ReplBuffer::backlog_bytes) else {
+            return;
+        };
+        self.settle_refs(ctx, 0, k);
+        let command_bytes = self.primary.typical_command_bytes;
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.before_sleep(command_bytes);
+        }
+    }
+
+    /// Releases `id`'s reference (one trim call).
+    fn release_ref(&mut self, ctx: C<'_, '_>, id: u64) {
+        let Some(k) = self.primary.buffer.as_ref().map(ReplBuffer::backlog_bytes) else {
+            return;
+        };
+        self.settle_refs(ctx, 0, k);
+        if let Some(buf) = self.primary.buffer.as_mut() {
+            buf.release(id);
+        }
     }
 
     /// The stream rate the primary produces now: what the load offers, held to the allowed
@@ -472,6 +625,10 @@ impl Server {
     /// Feeds a small discrete run (a PING) into the stream.
     pub(crate) fn feed_discrete(&mut self, ctx: C<'_, '_>, bytes: u64) {
         self.advance(ctx);
+        let Some(k) = self.primary.buffer.as_ref().map(ReplBuffer::backlog_bytes) else {
+            return;
+        };
+        self.settle_refs(ctx, bytes, k);
         let Some(buf) = self.primary.buffer.as_mut() else {
             return;
         };
@@ -583,6 +740,7 @@ impl Server {
                     attach_pending: false,
                     progress: (0, now),
                     created: now,
+                    ref_epoch: 0,
                     wire_ppm: None,
                 })
             }
@@ -772,9 +930,7 @@ impl Server {
             "Partial resynchronization request from {addr} accepted. Sending {pending} bytes of backlog starting from offset {offset}."
         );
         self.log(ctx, Level::Notice, text);
-        if let Some(buf) = self.primary.buffer.as_mut() {
-            buf.set_ref(id, offset);
-        }
+        self.set_client_ref(ctx, id, offset);
         self.primary.clients[idx].state = if dual_main {
             ClientState::BgRdbLoad
         } else {
@@ -785,9 +941,7 @@ impl Server {
             let rdb_id = self.primary.clients[rdb].id;
             self.primary.clients[rdb].protected = false;
             self.primary.clients[rdb].attach_pending = false;
-            if let Some(buf) = self.primary.buffer.as_mut() {
-                buf.release(rdb_id);
-            }
+            self.release_ref(ctx, rdb_id);
             self.arm_limits(ctx, rdb);
             let text = format!(
                 "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
@@ -905,7 +1059,7 @@ impl Server {
             targets: Vec::new(),
             produced: BTreeSet::new(),
             exited: false,
-            pipe_rates: Vec::new(),
+            pipe_rates: BTreeMap::new(),
         };
         let replid = self.primary.replid;
         for &i in &targets {
@@ -931,13 +1085,14 @@ impl Server {
                     rdb_bytes,
                 };
                 transport::send(ctx, conn, Side::Acceptor, reply);
-                if let Some(buf) = self.primary.buffer.as_mut() {
-                    buf.set_ref(id, offset + 1);
-                }
+                self.set_client_ref(ctx, id, offset + 1);
             }
             self.primary.clients[i].state = ClientState::WaitBgsaveEnd;
             let replica = self.primary.clients[i].replica;
-            ctx.env().resume_offsets[replica] = Some(offset + 1);
+            let world = ctx.env();
+            world
+                .resume_offsets
+                .set(&world.net, replica, Some(offset + 1));
             let base = transport::level(ctx, conn, DOWN, Quantity::Written);
             child.targets.push((id, base));
             if socket {
@@ -947,7 +1102,7 @@ impl Server {
                     DOWN,
                     Production::blocking(Rate::new(rate)).with_total(rdb_bytes),
                 );
-                child.pipe_rates.push((id, rate));
+                child.pipe_rates.insert(id, rate);
             }
             self.arm_limits(ctx, i);
         }
@@ -1009,9 +1164,10 @@ impl Server {
         } else {
             buf.offset() + 1
         };
-        buf.set_ref(id, next);
+        self.set_client_ref(ctx, id, next);
         self.primary.clients[idx].protected = true;
         self.primary.clients[idx].attach_pending = !tracking;
+        self.primary.attach_pending_any |= !tracking;
         let what = if tracking {
             "tracking repl-backlog tail"
         } else {
@@ -1033,9 +1189,13 @@ impl Server {
             .buffer
             .as_ref()
             .is_none_or(|b| b.histlen() == 0)
+            || !self.primary.attach_pending_any
         {
             return;
         }
+        // Every protected pending client is attached below; one that is pending but not
+        // protected is only protected again by `pin_tail`, which raises the flag again.
+        self.primary.attach_pending_any = false;
         for i in 0..self.primary.clients.len() {
             let c = &mut self.primary.clients[i];
             if !(c.attach_pending && c.protected) {
@@ -1223,16 +1383,32 @@ impl Server {
     fn start_stream(&mut self, ctx: C<'_, '_>, i: usize) {
         self.advance(ctx);
         let (id, conn) = (self.primary.clients[i].id, self.primary.clients[i].conn);
+        self.refresh_ref(ctx, i);
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
         let first = buf.ref_offset(id).unwrap_or(buf.offset() + 1);
         let pending = (buf.offset() + 1).saturating_sub(first);
         let written_base = transport::level(ctx, conn, DOWN, Quantity::Written);
+        if self.primary.clients[i].stream.is_none() {
+            self.primary.streaming += 1;
+        }
         self.primary.clients[i].stream = Some(StreamStart {
             first_offset: first,
             written_base,
         });
+        // From the mark's next setting on, the reference and the replica's resume offset
+        // follow this socket (see `advance`).
+        let mark = self.primary_mark(ctx);
+        let replica = self.primary.clients[i].replica;
+        let world = ctx.env();
+        let _ = world.net.track(conn, DOWN, mark);
+        let epoch = world.net.mark_epoch(mark);
+        world
+            .resume_offsets
+            .follow(&world.net, replica, conn, DOWN, mark, (first, written_base));
+        self.primary.clients[i].ref_epoch = epoch;
+        self.primary.ref_pending.push(id);
         let feed = super::invariants::Feed {
             first_offset: first,
             written_base,
@@ -1296,6 +1472,7 @@ impl Server {
             transport::unwatch(ctx, conn, DOWN, Some(w));
         }
         let (hard, soft) = self.effective_limits();
+        self.refresh_ref(ctx, i);
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
@@ -1370,6 +1547,7 @@ impl Server {
     /// Checks client `i` against its limits now; `cron` selects the synchronous close path.
     pub(crate) fn check_limits(&mut self, ctx: C<'_, '_>, i: usize, cron: bool) {
         let (hard, soft) = self.effective_limits();
+        self.refresh_ref(ctx, i);
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
         };
@@ -1429,6 +1607,7 @@ impl Server {
 
     /// `closeClientOnOutputBufferLimitReached`.
     fn cob_disconnect(&mut self, ctx: C<'_, '_>, i: usize, limit: Limit, asynchronous: bool) {
+        self.refresh_ref(ctx, i);
         let now = ctx.now();
         let c = self.primary.clients[i].clone();
         let omem = self
@@ -1486,7 +1665,16 @@ impl Server {
     fn free_client_with(&mut self, ctx: C<'_, '_>, i: usize, end: SocketEnd) {
         if let Some(pos) = self.read_position(ctx, i) {
             let replica = self.primary.clients[i].replica;
-            ctx.env().resume_offsets[replica] = Some(pos);
+            let world = ctx.env();
+            world.resume_offsets.set(&world.net, replica, Some(pos));
+        }
+        {
+            let (replica, conn) = (
+                self.primary.clients[i].replica,
+                self.primary.clients[i].conn,
+            );
+            let world = ctx.env();
+            world.resume_offsets.unfollow(&world.net, replica, conn);
         }
         let c = self.primary.remove_client(i);
         let addr = ctx
@@ -1500,9 +1688,7 @@ impl Server {
         if let Some(timer) = c.limits.cob_timer {
             ctx.cancel(timer);
         }
-        if let Some(buf) = self.primary.buffer.as_mut() {
-            buf.release(c.id);
-        }
+        self.release_ref(ctx, c.id);
         match end {
             SocketEnd::Close => transport::close(ctx, c.conn, Side::Acceptor),
             SocketEnd::Reset => transport::reset(ctx, c.conn, Side::Acceptor),
@@ -1869,15 +2055,21 @@ impl Server {
         let nominal = buf.backlog_bytes();
         let now = ctx.now();
         let world = ctx.env();
-        for (replica, resume) in world.resume_offsets.iter().enumerate() {
-            let known = self.primary.exhausted.contains(&replica);
-            let out = resume.is_some_and(|r| r < first);
-            let servable = resume.is_none_or(|r| r >= first && end.saturating_sub(r) <= nominal);
-            if out && !known {
-                self.primary.exhausted.insert(replica);
-                world.journal.push(now, Event::BacklogExhausted { replica });
-            } else if servable && known {
+        // Episodes that end: a replica in one is servable again (or has no resume offset).
+        // O(replicas in an episode).
+        let known: Vec<usize> = self.primary.exhausted.iter().copied().collect();
+        for replica in known {
+            let resume = world.resume_offsets.get(&world.net, replica);
+            if resume.is_none_or(|r| r >= first && end.saturating_sub(r) <= nominal) {
                 self.primary.exhausted.remove(&replica);
+            }
+        }
+        // Episodes that start: a resume offset below the first byte (found in the ordered
+        // offsets, not by a walk over every replica). A servable replica is never below it, so
+        // the two steps are the per-replica test in either order.
+        for (replica, _) in world.resume_offsets.below(&world.net, first) {
+            if self.primary.exhausted.insert(replica) {
+                world.journal.push(now, Event::BacklogExhausted { replica });
             }
         }
     }
@@ -1921,8 +2113,10 @@ impl Server {
     }
 
     pub(crate) fn primary_config_changed(&mut self, ctx: C<'_, '_>) {
+        let k = self.cfg.repl_backlog_size.bytes();
+        self.settle_refs(ctx, 0, k);
         if let Some(buf) = self.primary.buffer.as_mut() {
-            buf.set_backlog_bytes(self.cfg.repl_backlog_size.bytes());
+            buf.set_backlog_bytes(k);
         }
         for i in 0..self.primary.clients.len() {
             self.arm_limits(ctx, i);
@@ -1938,6 +2132,7 @@ impl Server {
         if self.primary.buffer.is_some() {
             self.advance(ctx);
         }
+        self.refresh_all_refs(ctx);
         if self.release == super::release::Release::Valkey92 {
             let bytes = self.primary.typical_command_bytes;
             self.primary.throttle.info(s, bytes);

@@ -85,10 +85,9 @@ impl Server {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
-        match child.pipe_rates.iter_mut().find(|(id, _)| *id == t.id) {
-            Some((_, r)) if *r == rate => return,
-            Some((_, r)) => *r = rate,
-            None => child.pipe_rates.push((t.id, rate)),
+        // A map by id: a scan of every target here made each rebalance O(targets²).
+        if child.pipe_rates.insert(t.id, rate) == Some(rate) {
+            return;
         }
         let production = Production::blocking(Rate::new(rate)).with_total(t.left);
         transport::produce(ctx, t.conn, DOWN, production);
@@ -103,11 +102,12 @@ impl Server {
         if !child.socket || child.targets.len() < 2 {
             return;
         }
-        let ours = child.targets.iter().any(|(id, _)| {
-            self.primary
-                .client_index(*id)
-                .is_some_and(|i| self.primary.clients[i].conn == conn)
-        });
+        // The client on `conn` (one lookup), then whether it is a target.
+        let ours = self
+            .primary
+            .client_by_conn(conn)
+            .map(|i| self.primary.clients[i].id)
+            .is_some_and(|id| child.targets.iter().any(|&(t, _)| t == id));
         if ours {
             let running = !self.paused;
             self.rdb_pipe_rebalance(ctx, running);
@@ -120,8 +120,11 @@ impl Server {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
+        // `produced` holds at least as many ids as there are targets before they can all be in
+        // it: the full check then runs once per fork, not once per target's end.
         let done = !child.exited
             && !child.targets.is_empty()
+            && child.produced.len() >= child.targets.len()
             && child
                 .targets
                 .iter()

@@ -303,6 +303,30 @@ impl ReplBuffer {
         self.trim(TRIM_BLOCKS_PER_CALL);
     }
 
+    /// The oldest reference: `(next offset, consumer)`.
+    pub(crate) fn first_ref(&self) -> Option<(u64, ConsumerId)> {
+        self.refs.by_offset.first().copied()
+    }
+
+    /// An offset from which a reference cannot stop any trim call made after feeding `bytes`
+    /// more with a backlog of `backlog_bytes`: the trim never goes past the tail block nor past
+    /// what the backlog size keeps, so only references below that block matter. `None` while
+    /// nothing would have been fed.
+    pub(crate) fn trim_horizon(&self, bytes: u64, backlog_bytes: u64) -> Option<u64> {
+        let offset = self.offset.saturating_add(bytes);
+        let span = offset - self.base;
+        if span == 0 {
+            return None;
+        }
+        let tail = (span - 1) / self.block_bytes;
+        let keep = if span > backlog_bytes {
+            (span - backlog_bytes - 1) / self.block_bytes
+        } else {
+            0
+        };
+        Some(self.block_start(tail.min(keep)))
+    }
+
     /// Whether `consumer` holds a reference.
     pub fn has_ref(&self, consumer: ConsumerId) -> bool {
         self.refs.get(consumer).is_some()
@@ -312,12 +336,18 @@ impl ReplBuffer {
     /// referenced block to the end of the tail block's allocation, plus 64 B per block. Zero when
     /// it references nothing that exists yet.
     pub fn cob_bytes(&self, consumer: ConsumerId) -> u64 {
-        let Some(tail) = self.tail() else {
-            return 0;
-        };
         let Some(next) = self.refs.get(consumer) else {
             return 0;
         };
+        self.cob_bytes_from(next)
+    }
+
+    /// [`cob_bytes`](Self::cob_bytes) of a consumer whose reference is `next`.
+    pub(crate) fn cob_bytes_from(&self, next: u64) -> u64 {
+        let Some(tail) = self.tail() else {
+            return 0;
+        };
+        let next = next.max(self.base + 1);
         if next <= self.base || self.block_of(next) > tail {
             return 0; // its first block is not allocated yet: Valkey's NULL reference
         }

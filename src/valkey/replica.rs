@@ -351,7 +351,8 @@ impl Server {
         self.replica.loading = false;
         self.replica.attempt += 1;
         let node = self.node;
-        ctx.env().resume_offsets[node] = None;
+        let world = ctx.env();
+        world.resume_offsets.set(&world.net, node, None);
     }
 
     /// After a failure: cache what we have and reconnect at once (§8).
@@ -575,7 +576,8 @@ impl Server {
         transport::send(ctx, main.conn, Side::Initiator, Proto::Ack(offset));
         self.replica.synced_once = true;
         let node = self.node;
-        ctx.env().resume_offsets[node] = Some(offset + 1);
+        let world = ctx.env();
+        world.resume_offsets.set(&world.net, node, Some(offset + 1));
         ctx.env()
             .journal
             .push(now, Event::ReplicaSynced { replica: node });
@@ -699,7 +701,8 @@ impl Server {
             events_point: None,
         });
         let node = self.node;
-        ctx.env().resume_offsets[node] = Some(offset + 1);
+        let world = ctx.env();
+        world.resume_offsets.set(&world.net, node, Some(offset + 1));
         let target = if parse { "to parser" } else { "to disk" };
         let text = format!(
             "PRIMARY <-> REPLICA sync: receiving streamed RDB from primary with EOF {target}"
@@ -1465,7 +1468,8 @@ impl Server {
         s.master_sync_in_progress = self.replica.rdb.is_some();
         s.loading = self.replica.loading;
         s.slave_repl_offset = self.current_offset(ctx);
-        s.resume_offset = ctx.env().resume_offsets[self.node].unwrap_or(0);
+        let world = ctx.env();
+        s.resume_offset = world.resume_offsets.get(&world.net, self.node).unwrap_or(0);
         s.stream_bytes_read = self.replica.stream_read_before + self.stream_bytes_read(ctx);
         if let (
             Some(m),

@@ -186,10 +186,7 @@ impl Server {
         }
         // Every handled event is an event-loop iteration, and `beforeSleep` follows it (as it
         // follows every write command, folded in here).
-        let command_bytes = self.primary.typical_command_bytes;
-        if let Some(buf) = self.primary.buffer.as_mut() {
-            buf.before_sleep(command_bytes);
-        }
+        self.primary_before_sleep(ctx);
         super::invariants::after_event(self, ctx);
     }
 

@@ -274,6 +274,8 @@ impl Server {
             return;
         }
         self.advance(ctx);
+        // Writing clients' references follow their sockets lazily (primary.rs `advance`).
+        self.refresh_all_refs(ctx);
         let now = ctx.now();
         let Some(target) = self.throttle_target() else {
             self.throttle_release(ctx);

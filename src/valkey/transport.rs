@@ -56,7 +56,7 @@ pub(crate) fn drive(ctx: C<'_, '_>) {
 
 /// Charges the network's work since the last charge to the run's budget (`max-events`), so that
 /// a run whose network does much inside few events still stops near its budget.
-fn charge(ctx: C<'_, '_>) {
+pub(crate) fn charge(ctx: C<'_, '_>) {
     let world = ctx.env();
     let work = world.net.work();
     let units = work.saturating_sub(world.wake.charged);

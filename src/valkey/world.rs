@@ -184,7 +184,7 @@ pub struct World {
     /// The nodes, by index.
     pub nodes: Vec<NodeAddr>,
     /// For each replica node: the offset it would resume from (its PSYNC offset), if known.
-    pub resume_offsets: Vec<Option<u64>>,
+    pub(crate) resume_offsets: super::resume::ResumeOffsets,
     /// Log-watch tokens and the actors to tell.
     pub(crate) log_watchers: Vec<(u64, ActorId)>,
     /// Socket settings of connections between two hosts (from the link that joins them).
@@ -209,7 +209,7 @@ impl World {
             journal: Journal::default(),
             samples: Vec::new(),
             nodes: Vec::new(),
-            resume_offsets: Vec::new(),
+            resume_offsets: super::resume::ResumeOffsets::default(),
             log_watchers: Vec::new(),
             conn_options: Vec::new(),
             assertions_failed: Vec::new(),

@@ -1092,3 +1092,60 @@ fn crossings_on_a_fast_link_land_exactly_on_their_bounds() {
         [size; 5]
     );
 }
+
+#[derive(Clone, Debug)]
+enum MarkOp {
+    Write(usize, u64),
+    Advance(u64),
+    Read(usize, bool),
+    Mark,
+}
+
+fn mark_op() -> impl Strategy<Value = MarkOp> {
+    prop_oneof![
+        (0usize..2, 1u64..5_000_000).prop_map(|(c, b)| MarkOp::Write(c, b)),
+        (0u64..50 * MS).prop_map(MarkOp::Advance),
+        (0usize..2, any::<bool>()).prop_map(|(c, on)| MarkOp::Read(c, on)),
+        Just(MarkOp::Mark),
+    ]
+}
+
+proptest! {
+    /// A direction that tracks a mark answers `at_mark` with exactly what `dir_state` returned
+    /// at the mark's last setting, however the direction changed since (writes, reads, the
+    /// fair share with another flow on its link, time) — and nothing before the first setting.
+    #[test]
+    fn a_tracked_direction_answers_with_its_counters_at_the_mark(
+        ops in proptest::collection::vec(mark_op(), 1..60)
+    ) {
+        let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
+        let conns: Vec<ConnId> = (0..2)
+            .map(|_| net.connect(t(0), a, b, ConnOptions::default(), owners()).unwrap())
+            .collect();
+        let mark = net.new_mark();
+        net.track(conns[0], Dir::Forward, mark).unwrap();
+        prop_assert_eq!(net.at_mark(conns[0], Dir::Forward), None);
+        prop_assert_eq!(net.at_mark(conns[1], Dir::Forward), None);
+        let mut now = 0;
+        let mut at_mark = None;
+        for op in ops {
+            match op {
+                MarkOp::Write(c, bytes) => net.write(t(now), conns[c], Dir::Forward, bytes).unwrap(),
+                MarkOp::Advance(dt) => {
+                    now += dt;
+                    run(&mut net, t(now));
+                }
+                MarkOp::Read(c, on) => {
+                    let mode = if on { ReadMode::Unlimited } else { ReadMode::Stopped };
+                    net.set_read_mode(t(now), conns[c], Dir::Forward, mode).unwrap();
+                }
+                MarkOp::Mark => {
+                    net.set_mark(t(now), mark).unwrap();
+                    at_mark = Some(net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
+                }
+            }
+            prop_assert_eq!(net.at_mark(conns[0], Dir::Forward), at_mark);
+        }
+        prop_assert_eq!(net.mark_epoch(mark) > 0, at_mark.is_some());
+    }
+}
