@@ -720,6 +720,14 @@ impl Server {
         });
         let dual_main = pinned_rdb.is_some();
         let pending = self.offset_now() + 1 - offset;
+        if let Some(rdb) = pinned_rdb {
+            // `removeReplicaFromPsyncWait` runs (and logs) before `addReplyReplicationBacklog`.
+            let rdb_id = self.primary.clients[rdb].id;
+            let text = format!(
+                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
+            );
+            self.log(ctx, Level::Debug, text);
+        }
         self.log_psync_backlog(ctx, offset);
         let text = format!(
             "Partial resynchronization request from {addr} accepted. Sending {pending} bytes of backlog starting from offset {offset}."
@@ -742,10 +750,6 @@ impl Server {
                 buf.release(rdb_id);
             }
             self.arm_limits(ctx, rdb);
-            let text = format!(
-                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
-            );
-            self.log(ctx, Level::Debug, text);
         }
         ctx.env()
             .journal
