@@ -29,10 +29,11 @@ use crate::scenario::parse_model;
 use crate::staging::{OutputKind, StagedDir};
 use crate::valkey::Cluster;
 
-/// Whether the generator may make a replica replicate from another replica. Off until chained
-/// replication exists in the model; then [`generate`] picks an earlier node as each replica's
-/// primary (the hook is `upstream_of`).
-pub const CHAINED: bool = false;
+/// Whether the generator may make a replica replicate from another replica: [`generate`] then
+/// picks an earlier node as a replica's primary (`upstream_of`), links it to that node and to
+/// the primary (so a later `replicaof primary` can connect), and a link fault hits the link to
+/// its own primary.
+pub const CHAINED: bool = true;
 
 /// The work budget of one swarm run (events plus the work inside them): far above what a
 /// model of this size needs (seed 1728, four replicas on slow links, needs about 10⁷), so a run
@@ -141,12 +142,14 @@ pub fn generate(seed: u64) -> String {
         "compression-ratio = {:.2}\n",
         rng.random_range(0.05..1.0)
     );
+    let mut ups = vec![names[0].clone()];
     for (i, name) in names.iter().enumerate() {
         let _ = writeln!(t, "[[nodes]]\nname = \"{name}\"");
         if i == 0 {
             let _ = writeln!(t, "role = \"primary\"");
         } else {
             let up = upstream_of(rng, i, &names);
+            ups.push(up.clone());
             let at = rng.random_range(0..3000u64);
             let _ = writeln!(
                 t,
@@ -157,13 +160,19 @@ pub fn generate(seed: u64) -> String {
         node_config(rng, &mut t);
         t.push('\n');
     }
-    for name in &names[1..] {
-        let bw = *pick(rng, &["10mbit", "100mbit", "1gbit", "10gbit"]);
-        let lat = *pick(rng, &["50us", "200us", "2ms", "20ms"]);
-        let _ = writeln!(
-            t,
-            "[[links]]\na = \"primary\"\nb = \"{name}\"\nbandwidth = \"{bw}\"\nlatency = \"{lat}\"\n"
-        );
+    for (i, name) in names.iter().enumerate().skip(1) {
+        let mut ends = vec![names[0].as_str()];
+        if ups[i] != names[0] {
+            ends.insert(0, ups[i].as_str());
+        }
+        for a in ends {
+            let bw = *pick(rng, &["10mbit", "100mbit", "1gbit", "10gbit"]);
+            let lat = *pick(rng, &["50us", "200us", "2ms", "20ms"]);
+            let _ = writeln!(
+                t,
+                "[[links]]\na = \"{a}\"\nb = \"{name}\"\nbandwidth = \"{bw}\"\nlatency = \"{lat}\"\n"
+            );
+        }
     }
     let ops = log_size(rng, 10, 50_000);
     let wsize = log_size(rng, 10, 16 * 1024);
@@ -181,7 +190,7 @@ pub fn generate(seed: u64) -> String {
         let _ = writeln!(t, "stop = \"{}s\"", rng.random_range(start + 1..=horizon));
     }
     t.push('\n');
-    actions(rng, &mut t, &names, horizon);
+    actions(rng, &mut t, &names, &ups, horizon);
     t
 }
 
@@ -235,14 +244,16 @@ fn yes(rng: &mut impl Rng, p: f64) -> &'static str {
 }
 
 /// A random schedule of actions and faults.
-fn actions(rng: &mut impl Rng, t: &mut String, names: &[String], horizon: u64) {
+/// `ups[i]` is node `i`'s primary (a link fault hits that link).
+fn actions(rng: &mut impl Rng, t: &mut String, names: &[String], ups: &[String], horizon: u64) {
     let n = rng.random_range(0..=6usize);
     let horizon_ms = horizon * 1000;
     for k in 0..n {
         let at = rng.random_range(0..horizon_ms);
         let later = (at + rng.random_range(1..=10_000u64)).min(horizon_ms);
         let node = pick(rng, names).clone();
-        let replica = names[rng.random_range(1..names.len())].clone();
+        let r = rng.random_range(1..names.len());
+        let (replica, up) = (names[r].clone(), ups[r].clone());
         let _ = writeln!(t, "[[actions]]\nname = \"a{k}\"\nat = \"{at}ms\"");
         match rng.random_range(0..8u32) {
             0 => {
@@ -256,13 +267,10 @@ fn actions(rng: &mut impl Rng, t: &mut String, names: &[String], horizon: u64) {
                 let _ = writeln!(t, "do = \"kill-connection\"\nnode = \"{node}\"");
             }
             2 => {
+                let _ = writeln!(t, "do = \"link-down\"\na = \"{up}\"\nb = \"{replica}\"\n");
                 let _ = writeln!(
                     t,
-                    "do = \"link-down\"\na = \"primary\"\nb = \"{replica}\"\n"
-                );
-                let _ = writeln!(
-                    t,
-                    "[[actions]]\nname = \"a{k}-up\"\nat = \"{later}ms\"\ndo = \"link-up\"\na = \"primary\"\nb = \"{replica}\""
+                    "[[actions]]\nname = \"a{k}-up\"\nat = \"{later}ms\"\ndo = \"link-up\"\na = \"{up}\"\nb = \"{replica}\""
                 );
             }
             3 => {

@@ -82,6 +82,11 @@ pub struct Production {
     pub mode: ProductionMode,
     /// Bytes after which production ends (counted from when it is set), or `None`.
     pub total: Option<u64>,
+    /// The fraction of a byte (in 10⁻⁹ bytes, below 10⁹) the producer has already made when it
+    /// is set, replacing whatever fraction the written counter carried: a producer that
+    /// mirrors another fluid (the replication stream's clock) rounds where that one does, so it
+    /// never hands over a byte before its source counts it. `None` keeps the counter's own.
+    pub carry: Option<u64>,
 }
 
 impl Production {
@@ -91,6 +96,7 @@ impl Production {
             rate,
             mode: ProductionMode::Buffered,
             total: None,
+            carry: None,
         }
     }
     /// A blocking producer with no total.
@@ -99,11 +105,17 @@ impl Production {
             rate,
             mode: ProductionMode::Blocking,
             total: None,
+            carry: None,
         }
     }
     /// The same producer, ending after `bytes`.
     pub fn with_total(mut self, bytes: u64) -> Self {
         self.total = Some(bytes);
+        self
+    }
+    /// The same producer, starting with `nanobytes` (mod 10⁹) of a byte already made.
+    pub fn with_carry(mut self, nanobytes: u64) -> Self {
+        self.carry = Some(nanobytes % NS as u64);
         self
     }
 }
@@ -663,6 +675,18 @@ impl Stream {
         // the fraction a finished one left behind belongs to it, not to what comes next.
         if self.producer.is_none_or(|p| p.done) && production.is_some() && !self.dead {
             self.forms.set(Ctr::W, Form::constant(0, w));
+        }
+        if let Some(carry) = production.and_then(|p| p.carry).filter(|_| !self.dead) {
+            // A constant with the carried fraction: `apply` re-anchors it at the producer's
+            // rate keeping that fraction.
+            self.forms.set(
+                Ctr::W,
+                Form::Lin {
+                    t0: 0,
+                    c0: u128::from(w) * NS + u128::from(carry),
+                    rate: 0,
+                },
+            );
         }
         self.producer = production.map(|p| Producer {
             rate: p.rate.bytes_per_sec(),

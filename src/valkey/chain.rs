@@ -51,7 +51,9 @@ impl Server {
     }
 
     /// Hands `bytes` of relayed stream to every sub-replica that is streaming, and re-checks
-    /// the limits of those whose reference does not move (their usage grew by the relay).
+    /// the limits of those whose reference does not move (their usage grew by the relay) right
+    /// after the current event, as Valkey closes them asynchronously: the relay runs inside
+    /// `advance`, whose callers hold client indices.
     pub(crate) fn chain_relay_write(&mut self, ctx: C<'_, '_>, bytes: u64) {
         for i in 0..self.primary.clients.len() {
             let c = &self.primary.clients[i];
@@ -67,9 +69,7 @@ impl Server {
             .map(|c| c.id)
             .collect();
         for id in waiting {
-            if let Some(i) = self.primary.clients.iter().position(|c| c.id == id) {
-                self.check_limits(ctx, i, false);
-            }
+            self.check_limits_soon(ctx, id);
         }
     }
 

@@ -53,6 +53,12 @@ impl StreamClock {
         self.o0 + (self.nanobytes_at(t) / 1_000_000_000) as u64
     }
 
+    /// The fraction of a byte (10⁻⁹ bytes) the stream has made beyond `offset_at(t)`: a socket
+    /// producer that carries it rounds where the clock does.
+    pub(crate) fn carry_at(&self, t: SimTime) -> u64 {
+        (self.nanobytes_at(t) % 1_000_000_000) as u64
+    }
+
     /// The first instant the offset reaches `target`, if it ever does at this rate.
     fn time_to_reach(&self, now: SimTime, target: u64) -> Option<SimTime> {
         if self.offset_at(now) >= target {
@@ -584,10 +590,12 @@ impl Server {
         for i in 0..self.primary.clients.len() {
             let c = &self.primary.clients[i];
             if let Some(start) = c.stream {
-                // The socket's producer and the stream clock round the fluid at different
-                // anchors: hand over whatever whole bytes of the stream the producer has not
-                // produced yet, so a socket never ends a byte short of the offset (a replica
-                // that PSYNCed mid-stream stayed one byte behind once the writes stopped).
+                // The socket holds every whole byte of the stream up to the offset (a
+                // safety net: with the producer carrying the clock's fraction, from
+                // `start_stream` on, it is never short), and its producer goes on from the
+                // clock's fraction of a byte, so it hands over the next byte exactly when the
+                // clock counts it — never before (a replica cannot have a byte its primary
+                // has not produced: `replica-offset-bound`).
                 let conn = c.conn;
                 if let Some(offset) = offset {
                     let due = (offset + 1).saturating_sub(start.first_offset);
@@ -597,7 +605,9 @@ impl Server {
                         transport::write(ctx, conn, DOWN, due - written);
                     }
                 }
-                transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
+                let carry = self.primary.clock.carry_at(now);
+                let production = Production::buffered(Rate::new(rate)).with_carry(carry);
+                transport::produce(ctx, conn, DOWN, production);
             }
             self.arm_limits(ctx, i);
         }
@@ -925,6 +935,14 @@ impl Server {
         });
         let dual_main = pinned_rdb.is_some();
         let pending = self.offset_now() + 1 - offset;
+        if let Some(rdb) = pinned_rdb {
+            // `removeReplicaFromPsyncWait` runs (and logs) before `addReplyReplicationBacklog`.
+            let rdb_id = self.primary.clients[rdb].id;
+            let text = format!(
+                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
+            );
+            self.log(ctx, Level::Debug, text);
+        }
         self.log_psync_backlog(ctx, offset);
         let text = format!(
             "Partial resynchronization request from {addr} accepted. Sending {pending} bytes of backlog starting from offset {offset}."
@@ -943,10 +961,6 @@ impl Server {
             self.primary.clients[rdb].attach_pending = false;
             self.release_ref(ctx, rdb_id);
             self.arm_limits(ctx, rdb);
-            let text = format!(
-                "Dual channel replication: Remove psync waiting replica {addr} with cid {rdb_id}, repl buffer block ref count decreased"
-            );
-            self.log(ctx, Level::Debug, text);
         }
         ctx.env()
             .journal
@@ -1381,8 +1395,14 @@ impl Server {
     /// Hands everything from the client's reference to the tail to its socket, then keeps
     /// producing at the stream rate.
     fn start_stream(&mut self, ctx: C<'_, '_>, i: usize) {
+        // Advancing may drop clients (a relayed stream can overrun a waiting one's limit):
+        // find this one again by id.
+        let id = self.primary.clients[i].id;
         self.advance(ctx);
-        let (id, conn) = (self.primary.clients[i].id, self.primary.clients[i].conn);
+        let Some(i) = self.primary.clients.iter().position(|c| c.id == id) else {
+            return;
+        };
+        let conn = self.primary.clients[i].conn;
         self.refresh_ref(ctx, i);
         let Some(buf) = self.primary.buffer.as_ref() else {
             return;
@@ -1416,7 +1436,9 @@ impl Server {
         super::invariants::primary_feeds(ctx, self.node, conn, feed);
         transport::write(ctx, conn, DOWN, pending);
         let rate = self.effective_rate();
-        transport::produce(ctx, conn, DOWN, Production::buffered(Rate::new(rate)));
+        let carry = self.primary.clock.carry_at(ctx.now());
+        let production = Production::buffered(Rate::new(rate)).with_carry(carry);
+        transport::produce(ctx, conn, DOWN, production);
         self.arm_limits(ctx, i);
     }
 
@@ -1512,6 +1534,22 @@ impl Server {
             let timer = ctx.schedule_at(Msg::Timer(Timer::CobCheck(id, epoch)), at);
             self.primary.clients[i].limits.cob_timer = Some(timer);
         }
+    }
+
+    /// Checks client `id`'s limits at this instant but after the current event
+    /// (`closeClientOnOutputBufferLimitReached(c, async=1)` from `feedReplicationBuffer`): the
+    /// event that grew its usage must not find its clients gone under it.
+    pub(crate) fn check_limits_soon(&mut self, ctx: C<'_, '_>, id: u64) {
+        let Some(i) = self.primary.client_index(id) else {
+            return;
+        };
+        let epoch = self.next_epoch();
+        self.primary.clients[i].limits.epoch = epoch;
+        if let Some(timer) = self.primary.clients[i].limits.cob_timer.take() {
+            ctx.cancel(timer);
+        }
+        let timer = ctx.schedule(Msg::Timer(Timer::CobCheck(id, epoch)), SimDuration::ZERO);
+        self.primary.clients[i].limits.cob_timer = Some(timer);
     }
 
     /// The watch thresholds on the lag (application queue) of a writing client `i` that imply
@@ -2079,11 +2117,13 @@ impl Server {
     pub(crate) fn primary_pause(&mut self, ctx: C<'_, '_>) {
         self.advance(ctx);
         self.primary.clock.reanchor(ctx.now(), 0);
+        let carry = self.primary.clock.carry_at(ctx.now());
         for c in &self.primary.clients {
             transport::read_mode(ctx, c.conn, UP, ReadMode::Stopped);
             // A stopped process writes no new stream to its replicas.
             if c.stream.is_some() {
-                transport::produce(ctx, c.conn, DOWN, Production::buffered(Rate::new(0)));
+                let production = Production::buffered(Rate::new(0)).with_carry(carry);
+                transport::produce(ctx, c.conn, DOWN, production);
             }
         }
         self.set_pipe_flow(ctx, false);

@@ -156,7 +156,12 @@ impl Server {
     pub(crate) fn handle(&mut self, msg: Msg, ctx: C<'_, '_>) {
         if self.paused {
             match msg {
-                Msg::Control(Control::Resume) => self.resume(ctx),
+                Msg::Control(Control::Resume) => {
+                    self.resume(ctx);
+                    // Resuming is an event-loop iteration too, and it restarts the stream
+                    // clock: the checker must see its new rate even with no deferred message.
+                    self.end_of_iteration(ctx);
+                }
                 Msg::Sample => self.sample(ctx),
                 // A paused process still has its periodic timers "due"; they run after resume,
                 // once (the kernel does not queue missed ticks).
@@ -184,8 +189,12 @@ impl Server {
             Msg::Control(c) => self.on_control(c, ctx),
             Msg::NetWake | Msg::LoadTick | Msg::LogMatched(_) | Msg::ScriptTick(_) => {}
         }
-        // Every handled event is an event-loop iteration, and `beforeSleep` follows it (as it
-        // follows every write command, folded in here).
+        self.end_of_iteration(ctx);
+    }
+
+    /// Every handled event is an event-loop iteration, and `beforeSleep` follows it (as it
+    /// follows every write command, folded in here); then the invariants are checked.
+    pub(crate) fn end_of_iteration(&mut self, ctx: C<'_, '_>) {
         self.primary_before_sleep(ctx);
         super::invariants::after_event(self, ctx);
     }
