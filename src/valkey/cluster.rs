@@ -458,8 +458,12 @@ impl Cluster {
             work: world.net.work(),
             peak_watches: world.net.peak_watches(),
         };
-        let logs = (0..world.nodes.len())
-            .map(|i| (world.nodes[i].name.clone(), world.logs.render_node(i)))
+        let rendered = world.logs.render_nodes(world.nodes.len());
+        let logs = world
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .zip(rendered)
             .collect();
         Ok(RunResult {
             record,

@@ -184,6 +184,19 @@ impl LogBook {
         out
     }
 
+    /// The lines of every node `0..nodes`, rendered, in one pass over the log (rendering node by
+    /// node with [`Self::render_node`] reads the whole log once per node).
+    pub fn render_nodes(&self, nodes: usize) -> Vec<String> {
+        let mut out = vec![String::new(); nodes];
+        for line in &self.lines {
+            if let Some(text) = out.get_mut(line.node) {
+                text.push_str(&line.render());
+                text.push('\n');
+            }
+        }
+        out
+    }
+
     /// Whether `node` logged a line matching `pattern`.
     pub fn contains(&self, node: usize, pattern: &str) -> bool {
         self.lines
@@ -305,6 +318,28 @@ mod tests {
         assert_eq!(book.write(line(0, "x for lack of backlog")), [9]);
         assert!(book.write(line(0, "x for lack of backlog")).is_empty());
         assert_eq!(book.watch(0, "*lack*", true, 3), Some(3));
+    }
+
+    #[test]
+    fn one_pass_rendering_equals_rendering_node_by_node() {
+        let mut book = LogBook::default();
+        for (i, node) in [0, 2, 0, 1, 2, 2, 0].into_iter().enumerate() {
+            book.write(LogLine {
+                time: SimTime::from_nanos(i as u64 * 1_000_000),
+                node,
+                pid: 7 + node as u32,
+                role: Role::Replica,
+                level: Level::Warning,
+                text: format!("line {i}"),
+            });
+        }
+        let all = book.render_nodes(4);
+        assert_eq!(all.len(), 4);
+        for (node, text) in all.iter().enumerate() {
+            assert_eq!(text, &book.render_node(node));
+        }
+        assert_eq!(all[0].lines().count(), 3);
+        assert!(all[3].is_empty());
     }
 
     #[test]
