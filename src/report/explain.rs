@@ -1102,29 +1102,10 @@ fn mbps(bps: f64) -> String {
 }
 
 fn parse_journal(text: &str) -> Result<Vec<Ev>, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let list = value
-        .get("events")
-        .and_then(serde_json::Value::as_array)
-        .ok_or("expected {\"events\": [[t_ns, {...}], ...]}")?;
-    let mut out = Vec::with_capacity(list.len());
+    let entries = super::run_data::parse_journal_entries(text)?;
+    let mut out = Vec::with_capacity(entries.len());
     let mut last = 0;
-    for (i, item) in list.iter().enumerate() {
-        let bad = || format!("events[{i}] is not [t_ns, {{\"event\": ...}}]");
-        let t_ns = item
-            .get(0)
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(bad)?;
-        let fields = item
-            .get(1)
-            .and_then(serde_json::Value::as_object)
-            .ok_or_else(bad)?
-            .clone();
-        let kind = fields
-            .get("event")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(bad)?
-            .to_string();
+    for (i, (t_ns, kind, fields)) in entries.into_iter().enumerate() {
         if t_ns < last {
             return Err(format!(
                 "events[{i}] goes back in time ({t_ns} ns after {last} ns)"

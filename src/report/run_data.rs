@@ -200,22 +200,31 @@ fn read_journal(path: &Path) -> Result<Vec<JournalEvent>, ReportError> {
         return Ok(Vec::new());
     }
     let text = fs::read_to_string(path).map_err(|e| ReportError::read(path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ReportError::parse(path, e))?;
-    let Some(list) = value.get("events").and_then(serde_json::Value::as_array) else {
-        return Err(ReportError::parse(
-            path,
-            "expected {\"events\": [[t_ns, {...}], ...]}",
-        ));
-    };
-    let mut events = Vec::new();
+    let entries = parse_journal_entries(&text).map_err(|e| ReportError::parse(path, e))?;
+    Ok(entries
+        .into_iter()
+        .map(|(t_ns, kind, fields)| JournalEvent {
+            t_s: t_ns as f64 / 1e9,
+            kind,
+            fields,
+        })
+        .collect())
+}
+
+/// One raw journal entry: time (ns), kind and fields.
+pub(crate) type JournalEntry = (u64, String, serde_json::Map<String, serde_json::Value>);
+
+/// The entries of a `journal.json` text (`{"events": [[t_ns, {"event": kind, ...}], ...]}`):
+/// time in nanoseconds, kind and fields, in file order; the error names the bad entry.
+pub(crate) fn parse_journal_entries(text: &str) -> Result<Vec<JournalEntry>, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let list = value
+        .get("events")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("expected {\"events\": [[t_ns, {...}], ...]}")?;
+    let mut entries = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
-        let bad = || {
-            ReportError::parse(
-                path,
-                format!("events[{i}] is not [t_ns, {{\"event\": ...}}]"),
-            )
-        };
+        let bad = || format!("events[{i}] is not [t_ns, {{\"event\": ...}}]");
         let t_ns = item
             .get(0)
             .and_then(serde_json::Value::as_u64)
@@ -230,11 +239,7 @@ fn read_journal(path: &Path) -> Result<Vec<JournalEvent>, ReportError> {
             .and_then(serde_json::Value::as_str)
             .ok_or_else(bad)?
             .to_string();
-        events.push(JournalEvent {
-            t_s: t_ns as f64 / 1e9,
-            kind,
-            fields,
-        });
+        entries.push((t_ns, kind, fields));
     }
-    Ok(events)
+    Ok(entries)
 }
