@@ -60,12 +60,7 @@ fn advise(model: &Path, args: &[&str]) -> (i32, String, String) {
         cmd.arg("--out")
             .arg(model.parent().unwrap().join(format!("advise-out-{n}")));
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    crate::checked::outcome(&mut cmd)
 }
 
 fn advise_json(model: &Path, args: &[&str]) -> Value {

@@ -42,18 +42,15 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Runs `replsim run <model> --out <dir>/out <extra>` and returns (exit code, stderr).
 fn run_cli(dir: &Path, model: &Path, extra: &[&str]) -> (i32, String) {
-    let out = crate::checked::replsim()
-        .arg("run")
-        .arg(model)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let (code, _, stderr) = crate::checked::outcome(
+        crate::checked::replsim()
+            .arg("run")
+            .arg(model)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .args(extra),
+    );
+    (code, stderr)
 }
 
 struct Case {

@@ -14,6 +14,17 @@ pub fn replsim() -> Command {
     cmd
 }
 
+/// Runs `cmd` (made by [`replsim`]) to its end: (exit code, stdout, stderr); -1 when a signal
+/// ended it.
+pub fn outcome(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The run options of `model`, checked.
 pub fn options(model: &ModelFile) -> RunOptions {
     let mut o = model.run_options();

@@ -28,16 +28,7 @@ fn run(name: &str, model: &str, args: &[&str]) -> PathBuf {
 
 /// `replsim explain <args>`: (exit code, stdout, stderr).
 fn explain(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let o = crate::checked::replsim()
-        .arg("explain")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    crate::checked::outcome(crate::checked::replsim().arg("explain").args(args))
 }
 
 fn explain_json(target: &Path, extra: &[&str]) -> Value {

@@ -58,18 +58,13 @@ fn scratch(name: &str) -> PathBuf {
 
 /// `replsim run <model> --out <dir>/out <extra>`: (exit code, stdout, stderr).
 fn cli(dir: &Path, model: &Path, extra: &[&str]) -> (i32, String, String) {
-    let out = crate::checked::replsim()
-        .arg("run")
-        .arg(model)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+    crate::checked::outcome(
+        crate::checked::replsim()
+            .arg("run")
+            .arg(model)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .args(extra),
     )
 }
 
