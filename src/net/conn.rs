@@ -84,7 +84,7 @@ pub struct Production {
     pub total: Option<u64>,
     /// The fraction of a byte (in 10⁻⁹ bytes, below 10⁹) the producer has already made when it
     /// is set, replacing whatever fraction the written counter carried: a producer that
-    /// mirrors another fluid (the replication stream's clock) rounds where that one does, so it
+    /// mirrors another fluid (a clock its writer keeps) rounds where that one does, so it
     /// never hands over a byte before its source counts it. `None` keeps the counter's own.
     pub carry: Option<u64>,
 }

@@ -927,12 +927,10 @@ impl Server {
         let mine = self.primary.replid;
         transport::send(ctx, conn, Side::Acceptor, Proto::Continue { replid: mine });
         self.primary.stats.sync_partial_ok += 1;
-        let pinned_rdb = self.primary.clients[idx].assoc_rdb.and_then(|cid| {
-            self.primary
-                .clients
-                .iter()
-                .position(|c| c.id == cid && c.protected)
-        });
+        let pinned_rdb = self.primary.clients[idx]
+            .assoc_rdb
+            .and_then(|cid| self.primary.client_index(cid))
+            .filter(|&rdb| self.primary.clients[rdb].protected);
         let dual_main = pinned_rdb.is_some();
         let pending = self.offset_now() + 1 - offset;
         if let Some(rdb) = pinned_rdb {
@@ -1399,7 +1397,7 @@ impl Server {
         // find this one again by id.
         let id = self.primary.clients[i].id;
         self.advance(ctx);
-        let Some(i) = self.primary.clients.iter().position(|c| c.id == id) else {
+        let Some(i) = self.primary.client_index(id) else {
             return;
         };
         let conn = self.primary.clients[i].conn;
