@@ -264,6 +264,9 @@ pub(crate) struct Stream {
     watches: Vec<Watch>,
     /// The mark this direction keeps its counters for (see `Network::track`).
     pub(crate) track: Option<Track>,
+    /// The change list this direction reports to, and whether it is on it now (see
+    /// `Network::report_changes`).
+    pub(crate) reports: Option<Reports>,
     /// Wire bytes per payload byte, in millionths ([`WIRE_UNCOMPRESSED`] = 1:1): a sender that
     /// compresses puts fewer bytes on the link than its application wrote. Every counter stays
     /// in payload bytes; only the link's fair share is taken in wire bytes.
@@ -280,6 +283,14 @@ pub(crate) struct Track {
     /// The epoch of the setting `captured` belongs to.
     pub(crate) captured_epoch: u64,
     pub(crate) captured: Option<DirState>,
+}
+
+/// Where a direction reports its changes: a change list, and whether it is listed there now
+/// (it is listed at most once until the list is next taken).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reports {
+    pub(crate) list: u32,
+    pub(crate) listed: bool,
 }
 
 /// `wire_ppm` of an uncompressed stream.
@@ -321,6 +332,7 @@ impl Stream {
             next_at: None,
             watches: Vec::new(),
             track: None,
+            reports: None,
             wire_ppm: WIRE_UNCOMPRESSED,
         }
     }

@@ -1,6 +1,6 @@
 //! What can go wrong when building or driving a network.
 
-use super::{ConnId, Dir, HostId, LinkId, MarkId};
+use super::{ChangeListId, ConnId, Dir, HostId, LinkId, MarkId};
 use crate::engine::SimTime;
 
 /// An error of the network layer: bad input or an impossible request. Never a panic.
@@ -21,6 +21,9 @@ pub enum NetError {
     /// No mark has this id.
     #[error("unknown {0}")]
     UnknownMark(MarkId),
+    /// No change list has this id.
+    #[error("unknown {0}")]
+    UnknownChangeList(ChangeListId),
     /// Two hosts with one name.
     #[error("a host named {0:?} already exists")]
     DuplicateHost(String),

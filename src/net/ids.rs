@@ -19,6 +19,11 @@ pub struct ConnId(pub(crate) u32);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct MarkId(pub(crate) u32);
 
+/// A change list: directions that report to it are listed when they change (see
+/// [`crate::net::Network::report_changes`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ChangeListId(pub(crate) u32);
+
 /// A threshold watch, unique within one network.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct WatchId(pub(crate) u64);
@@ -43,6 +48,7 @@ index_accessors!(LinkId, "link");
 index_accessors!(ConnId, "conn");
 index_accessors!(WatchId, "watch");
 index_accessors!(MarkId, "mark");
+index_accessors!(ChangeListId, "changes");
 
 /// One end of a connection.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

@@ -93,7 +93,7 @@ pub use conn::{
 pub use driver::NetWake;
 pub use error::NetError;
 pub use fair_share::{UNLIMITED, max_min_share};
-pub use ids::{ConnId, Dir, HostId, LinkId, MarkId, Side, WatchId};
+pub use ids::{ChangeListId, ConnId, Dir, HostId, LinkId, MarkId, Side, WatchId};
 pub use link::{
     DEFAULT_LINE_PER_FRAME, DEFAULT_PAYLOAD_PER_FRAME, Jitter, LinkSpec, LinkStats, Overhead,
 };

@@ -3,14 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::conn::{
-    ConnOptions, ConnState, DirState, Production, ReadMode, Stream, StreamState, Track,
+    ConnOptions, ConnState, DirState, Production, ReadMode, Reports, Stream, StreamState, Track,
 };
 use super::fair_share::max_min_share;
 use super::fluid::transfer_ns;
 use super::link::{Delivery, LinkState, LinkStats, Parcel};
 use super::watch::{Quantity, Threshold, Watch};
 use super::{
-    ConnId, Dir, HostId, LinkId, LinkSpec, MarkId, NetError, Notification, Side, Topology, WatchId,
+    ChangeListId, ConnId, Dir, HostId, LinkId, LinkSpec, MarkId, NetError, Notification, Side,
+    Topology, WatchId,
 };
 use crate::engine::{ActorId, SimDuration, SimTime, actor_rng};
 use crate::units::Rate;
@@ -111,6 +112,9 @@ pub struct Network {
     peak_watches: usize,
     /// Each mark's `(epoch, instant)`: how many times it was set, and when last.
     marks: Vec<(u64, u64)>,
+    /// Each change list: the directions listed since it was last taken, in the order of their
+    /// first change (see [`Network::report_changes`]).
+    change_lists: Vec<Vec<(ConnId, Dir)>>,
 }
 
 impl Network {
@@ -134,6 +138,7 @@ impl Network {
             work: 0,
             peak_watches: 0,
             marks: Vec::new(),
+            change_lists: Vec::new(),
         };
         for i in 0..topology.link_count() {
             let link = LinkId(i as u32);
@@ -417,6 +422,14 @@ impl Network {
             self.work += 1 + stream.watch_count() as u64;
             stream.apply(t, share, latency, down, &mut self.notes);
             moving |= stream.wire_rate() > 0;
+            if let Some(r) = stream.reports.as_mut()
+                && !r.listed
+            {
+                r.listed = true;
+                if let Some(list) = self.change_lists.get_mut(r.list as usize) {
+                    list.push((c, d));
+                }
+            }
             self.index_stream(c, d);
         }
         let way = &mut self.links[l].ways[w];
@@ -832,6 +845,75 @@ impl Network {
             return track.captured;
         }
         Some(stream.snapshot(at))
+    }
+
+    /// A new, empty change list. Directions that [`report_changes`](Self::report_changes) to
+    /// it are listed there when they may have changed; [`take_changes`](Self::take_changes)
+    /// hands the list over. A caller that must follow many directions at once (a pace shared
+    /// by many sockets) then re-reads only the few that changed, instead of all of them at
+    /// every look.
+    pub fn new_change_list(&mut self) -> ChangeListId {
+        self.change_lists.push(Vec::new());
+        ChangeListId((self.change_lists.len() - 1) as u32)
+    }
+
+    /// Makes `dir` of `conn` report to `list` (replacing any list it reported to), or to none.
+    /// From now on it is listed whenever its formulas are reinstalled: a change of its rates,
+    /// its blocked flag, its production, its link's share, a reset; a listed direction may
+    /// also turn out unchanged. Each direction is listed at most once between two takes.
+    pub fn report_changes(
+        &mut self,
+        conn: ConnId,
+        dir: Dir,
+        list: Option<ChangeListId>,
+    ) -> Result<(), NetError> {
+        self.conn(conn)?;
+        if let Some(l) = list
+            && l.index() >= self.change_lists.len()
+        {
+            return Err(NetError::UnknownChangeList(l));
+        }
+        self.stream_mut(conn, dir).reports = list.map(|l| Reports {
+            list: l.0,
+            listed: false,
+        });
+        Ok(())
+    }
+
+    /// Advances to `now` and moves into `out` the directions listed on `list` since it was last
+    /// taken, each once, in the order of their first change. A direction that reports to
+    /// another list (or none) since it was listed is left out.
+    pub fn take_changes(
+        &mut self,
+        now: SimTime,
+        list: ChangeListId,
+        out: &mut Vec<(ConnId, Dir)>,
+    ) -> Result<(), NetError> {
+        if list.index() >= self.change_lists.len() {
+            return Err(NetError::UnknownChangeList(list));
+        }
+        self.advance(now)?;
+        let listed = std::mem::take(&mut self.change_lists[list.index()]);
+        for (c, d) in listed {
+            let stream = &mut self.conns[c.index()].streams[d.index()];
+            if let Some(r) = stream.reports.as_mut()
+                && r.list == list.0
+                && r.listed
+            {
+                r.listed = false;
+                out.push((c, d));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `dir` of `conn` reports to a change list and changed since that list was last
+    /// taken (it waits on the list now).
+    pub fn is_listed(&self, conn: ConnId, dir: Dir) -> bool {
+        self.conns
+            .get(conn.index())
+            .and_then(|c| c.streams[dir.index()].reports)
+            .is_some_and(|r| r.listed)
     }
 
     /// The number of times `mark` was set (0 before its first setting).

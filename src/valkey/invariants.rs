@@ -35,6 +35,10 @@
 //!   `client_output_buffer_limit_disconnections` of all nodes sum to the journal's full syncs,
 //!   accepted PSYNCs and COB disconnects, `sync_partial_err` is at least the journal's PSYNCs
 //!   refused for lack of backlog, and no counter decreases.
+//! * `pipe-view` — while a diskless child feeds several sockets, the RDB pipe's stored view of
+//!   each one (full or not, its wire rate, RDB bytes left or not) equals the socket now unless
+//!   the network listed the socket as changed since the pipe last looked: the pipe re-reads
+//!   only listed sockets (`rdb_pipe.rs`), and this is why that is exact.
 //! * `no-wrap` — offsets, counters and buffer sizes stay below 2⁶² (a `u64` that wrapped below
 //!   zero shows up as a huge number).
 
@@ -587,6 +591,7 @@ pub(crate) fn after_event(server: &Server, ctx: C<'_, '_>) {
     let node = server.node;
     let checks = [
         primary_checks(server, ctx),
+        pipe_checks(server, ctx),
         replica_checks(node, ctx),
         conn_checks(ctx),
         counter_checks(server, ctx),
@@ -635,6 +640,23 @@ fn primary_checks(server: &Server, ctx: C<'_, '_>) -> Check {
         first_block: audit.first_block,
     });
     check_buffer(&audit, &refs, prev)
+}
+
+/// `pipe-view`: see [`Pace::stale_view`](super::rdb_pipe::Pace::stale_view).
+fn pipe_checks(server: &Server, ctx: C<'_, '_>) -> Check {
+    let Some(child) = server.primary.child.as_ref() else {
+        return Ok(());
+    };
+    if !child.socket || child.exited {
+        return Ok(());
+    }
+    match child
+        .pipe
+        .stale_view(&ctx.env().net, &child.targets, child.rdb_bytes)
+    {
+        Some(detail) => broken("pipe-view", detail),
+        None => Ok(()),
+    }
 }
 
 fn replica_checks(node: usize, ctx: C<'_, '_>) -> Check {

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{SimDuration, SimTime, TimerId};
 use crate::net::{
-    ConnId, MarkId, Network, Notification, Production, Quantity, ReadMode, Side, Threshold, WatchId,
+    ChangeListId, ConnId, MarkId, Network, Notification, Production, Quantity, ReadMode, Side,
+    Threshold, WatchId,
 };
 use crate::units::Rate;
 
@@ -23,6 +24,7 @@ use super::info::InfoSample;
 use super::journal::{ClientKind, Event, Limit};
 use super::log::{Level, Role};
 use super::proto::{Proto, ReplId};
+use super::rdb_pipe::Pace;
 use super::release::ReplicaOutput;
 use super::repl_buffer::{BLOCK_OVERHEAD_BYTES, ConsumerId, ReplBuffer, block_payload};
 use super::server::{C, Server};
@@ -218,9 +220,8 @@ pub(crate) struct Child {
     pub(crate) produced: BTreeSet<u64>,
     /// The child exited (all written, or disk save done); noticed at the next `serverCron`.
     pub(crate) exited: bool,
-    /// Socket targets: the production rate each one's socket was last given (the RDB pipe's
-    /// lockstep, see `rdb_pipe.rs`), by client id.
-    pub(crate) pipe_rates: BTreeMap<u64, u64>,
+    /// Socket targets: the RDB pipe's lockstep (see `rdb_pipe.rs`).
+    pub(crate) pipe: Pace,
 }
 
 /// INFO `# Stats` counters of the primary half.
@@ -279,6 +280,8 @@ pub(crate) struct PrimaryState {
     attach_pending_any: bool,
     /// Valkey 9.2 write throttling (`throttle.rs`).
     pub(crate) throttle: Throttle,
+    /// The network change list the RDB pipe's target sockets report to (created on first use).
+    pub(crate) pipe_changes: Option<ChangeListId>,
 }
 
 impl PrimaryState {
@@ -306,6 +309,7 @@ impl PrimaryState {
             ref_pending: Vec::new(),
             attach_pending_any: false,
             throttle: Throttle::default(),
+            pipe_changes: None,
         }
     }
 
@@ -1071,8 +1075,9 @@ impl Server {
             targets: Vec::new(),
             produced: BTreeSet::new(),
             exited: false,
-            pipe_rates: BTreeMap::new(),
+            pipe: Pace::default(),
         };
+        let mut pipe_rates = BTreeMap::new();
         let replid = self.primary.replid;
         for &i in &targets {
             let (conn, id) = (self.primary.clients[i].conn, self.primary.clients[i].id);
@@ -1114,7 +1119,8 @@ impl Server {
                     DOWN,
                     Production::blocking(Rate::new(rate)).with_total(rdb_bytes),
                 );
-                child.pipe_rates.insert(id, rate);
+                pipe_rates.insert(id, rate);
+                self.rdb_pipe_follow(ctx, conn);
             }
             self.arm_limits(ctx, i);
         }
@@ -1138,6 +1144,7 @@ impl Server {
                 SimDuration::from_nanos(ns as u64),
             );
         }
+        child.pipe = Pace::starting(pipe_rates);
         self.primary.child = Some(child);
         if self.pause_after_fork {
             self.pause_self(ctx);
@@ -1810,6 +1817,13 @@ impl Server {
             return;
         };
         child.targets.retain(|(t, _)| *t != id);
+        if let Some(conn) = child.pipe.seen_conn(id) {
+            let _ = ctx.env().net.report_changes(conn, DOWN, None);
+        }
+        let Some(child) = self.primary.child.as_mut() else {
+            return;
+        };
+        child.pipe.forget(id);
         if !child.targets.is_empty() || child.exited {
             // The others go on without it: at their own pace, or they were only waiting for it.
             if child.socket && !child.exited {

@@ -16,32 +16,146 @@
 //! each `replicationCron`; a change in a full socket's wire rate between those points (another
 //! flow on its link starting or ending) is seen at the next one.
 //!
+//! **Cost.** A fork can feed thousands of replicas, and edges grow with them: re-reading every
+//! target at every edge made such a fork quadratic. The pipe keeps its view of each socket
+//! ([`Pace`]) and the sockets report to a network change list, so a rebalance re-reads only
+//! the sockets listed since the last one, keeps the full ones ordered by wire rate (the first
+//! sets the pace), and re-paces every target only when the pace itself changed. The rates it
+//! gives are those a full re-read would give (the `pipe-view` invariant checks the premise).
+//!
 //! Valkey's full-sync timeout counts only for a replica whose last pipe write was partial
 //! (`repl_last_partial_write`): one held back by a slower replica is not stuck.
 
-use crate::net::{ConnId, Production};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::net::{ChangeListId, ConnId, Network, Production};
 use crate::units::Rate;
 
 use super::log::Level;
 use super::server::{C, Server};
 use super::transport::{self, DOWN};
 
-/// One socket target of the running child, as the pipe sees it now.
-struct PipeTarget {
-    id: u64,
+/// The pipe's view of its targets' sockets, kept between rebalances so that each one re-reads
+/// only the sockets that changed since the last (the network lists them, see
+/// `Network::report_changes`). Re-reading every target at every edge made a fork that feeds
+/// thousands of replicas quadratic; the result is the same, because a socket that the network
+/// did not list has the same blocked flag, wire rate and bytes-left-or-not as when last read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pace {
+    /// Each target's socket as last read, by client id.
+    seen: BTreeMap<u64, Seen>,
+    /// Full sockets with RDB bytes still to write, by `(wire rate, client id)`: the first one
+    /// sets the pace.
+    slow: BTreeSet<(u64, u64)>,
+    /// The child's rate and the held rate given at the last rebalance.
+    last: Option<(u64, u64)>,
+    /// The production rate each target's socket was last given, by client id.
+    rates: BTreeMap<u64, u64>,
+}
+
+/// One target's socket as the pipe last read it.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
     conn: ConnId,
-    /// RDB bytes still to write to it.
-    left: u64,
-    /// Its socket is full.
+    /// RDB bytes were still to be written to it.
+    left: bool,
+    /// Its socket was full.
     blocked: bool,
-    /// What its socket takes now (bytes/s).
+    /// What its socket took (bytes/s).
     wire_rate: u64,
+}
+
+impl Seen {
+    fn slow_key(&self, id: u64) -> Option<(u64, u64)> {
+        (self.blocked && self.left).then_some((self.wire_rate, id))
+    }
+}
+
+impl Pace {
+    /// A pace whose targets start at `rate`.
+    pub(crate) fn starting(rates: BTreeMap<u64, u64>) -> Self {
+        Pace {
+            rates,
+            ..Pace::default()
+        }
+    }
+
+    fn store(&mut self, id: u64, seen: Option<Seen>) {
+        if let Some(key) = self.seen.get(&id).and_then(|s| s.slow_key(id)) {
+            self.slow.remove(&key);
+        }
+        match seen {
+            Some(s) => {
+                if let Some(key) = s.slow_key(id) {
+                    self.slow.insert(key);
+                }
+                self.seen.insert(id, s);
+            }
+            None => {
+                self.seen.remove(&id);
+            }
+        }
+    }
+
+    /// For the invariant checker (`pipe-view`): the first target whose socket the network did
+    /// not list as changed yet differs from the pipe's view of it (blocked flag, wire rate,
+    /// bytes left or not), as a description. Re-reading only listed sockets is exact because
+    /// there is none.
+    pub(crate) fn stale_view(
+        &self,
+        net: &Network,
+        targets: &[(u64, u64)],
+        rdb_bytes: u64,
+    ) -> Option<String> {
+        for &(id, base) in targets {
+            let Some(seen) = self.seen.get(&id) else {
+                continue;
+            };
+            if net.is_listed(seen.conn, DOWN) {
+                continue;
+            }
+            let s = net.peek(seen.conn, DOWN)?;
+            let now = Seen {
+                conn: seen.conn,
+                left: rdb_bytes > s.written.saturating_sub(base),
+                blocked: s.blocked,
+                wire_rate: s.wire_rate.bytes_per_sec(),
+            };
+            if (now.left, now.blocked, now.wire_rate) != (seen.left, seen.blocked, seen.wire_rate) {
+                return Some(format!(
+                    "client {id} on {}: the pipe saw (bytes left {}, blocked {}, wire {} B/s), \
+                     the socket is (bytes left {}, blocked {}, wire {} B/s), and the network \
+                     did not list it as changed",
+                    seen.conn,
+                    seen.left,
+                    seen.blocked,
+                    seen.wire_rate,
+                    now.left,
+                    now.blocked,
+                    now.wire_rate
+                ));
+            }
+        }
+        None
+    }
+
+    /// The connection of target `id` as last read.
+    pub(crate) fn seen_conn(&self, id: u64) -> Option<ConnId> {
+        self.seen.get(&id).map(|s| s.conn)
+    }
+
+    /// Forgets a target that left.
+    pub(crate) fn forget(&mut self, id: u64) {
+        self.store(id, None);
+        self.rates.remove(&id);
+    }
 }
 
 impl Server {
     /// Gives every socket target of the child its production rate (see the module docs);
     /// `running` is false while the parent is stopped (a pipe child then stalls; a dual-channel
-    /// child does not).
+    /// child does not). Only targets whose socket changed since the last rebalance are re-read
+    /// and re-paced, unless the pace itself changed.
     pub(crate) fn rdb_pipe_rebalance(&mut self, ctx: C<'_, '_>, running: bool) {
         let Some(child) = self.primary.child.as_ref() else {
             return;
@@ -50,47 +164,124 @@ impl Server {
             return;
         }
         let child_rate = if running || child.dual { child.rate } else { 0 };
-        let (rdb_bytes, targets) = (child.rdb_bytes, child.targets.clone());
-        let mut pipe = Vec::with_capacity(targets.len());
-        for (id, base) in targets {
-            let Some(i) = self.primary.client_index(id) else {
-                continue;
-            };
-            let conn = self.primary.clients[i].conn;
-            let Some(s) = transport::state(ctx, conn, DOWN) else {
-                continue;
-            };
-            pipe.push(PipeTarget {
-                id,
-                conn,
-                left: rdb_bytes.saturating_sub(s.written.saturating_sub(base)),
-                blocked: s.blocked,
-                wire_rate: s.wire_rate.bytes_per_sec(),
-            });
+        let list = self.pipe_change_list(ctx);
+        let mut listed = Vec::new();
+        let now = ctx.now();
+        let _ = ctx.env().net.take_changes(now, list, &mut listed);
+        transport::charge(ctx);
+        let Some(child) = self.primary.child.as_ref() else {
+            return;
+        };
+        let complete = child.pipe.seen.len() == child.targets.len();
+        let whole = !complete || child.pipe.last.map(|l| l.0) != Some(child_rate);
+        // The targets to re-read: all of them, or those whose socket the network listed.
+        let reread: Vec<(u64, u64)> = if whole {
+            child.targets.clone()
+        } else {
+            let mut ids: Vec<(u64, u64)> = listed
+                .iter()
+                .filter_map(|&(conn, _)| self.primary.client_by_conn(conn))
+                .map(|i| self.primary.clients[i].id)
+                .filter_map(|id| {
+                    let k = child.targets.binary_search_by_key(&id, |&(t, _)| t).ok()?;
+                    Some(child.targets[k])
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let rdb_bytes = child.rdb_bytes;
+        let mut read = Vec::with_capacity(reread.len());
+        for &(id, base) in &reread {
+            read.push((id, self.read_target(ctx, id, base, rdb_bytes)));
         }
-        let slowest_full = pipe
-            .iter()
-            .filter(|t| t.blocked && t.left > 0)
-            .map(|t| t.wire_rate)
-            .min();
-        let held = slowest_full.map_or(child_rate, |w| w.min(child_rate));
-        for t in pipe.iter().filter(|t| t.left > 0) {
-            let rate = if t.blocked { child_rate } else { held };
-            self.set_pipe_rate(ctx, t, rate);
+        let Some(child) = self.primary.child.as_mut() else {
+            return;
+        };
+        for (id, seen) in read {
+            child.pipe.store(id, seen);
+        }
+        let held = child
+            .pipe
+            .slow
+            .first()
+            .map_or(child_rate, |&(w, _)| w.min(child_rate));
+        // A new pace re-paces every target; otherwise only the re-read ones may move.
+        let repace = whole || child.pipe.last.map(|l| l.1) != Some(held);
+        child.pipe.last = Some((child_rate, held));
+        let order: Vec<u64> = if repace {
+            child.targets.iter().map(|&(id, _)| id).collect()
+        } else {
+            reread.iter().map(|&(id, _)| id).collect()
+        };
+        for id in order {
+            let Some(child) = self.primary.child.as_ref() else {
+                return;
+            };
+            let Some(&seen) = child.pipe.seen.get(&id) else {
+                continue;
+            };
+            if seen.left {
+                let rate = if seen.blocked { child_rate } else { held };
+                self.set_pipe_rate(ctx, id, seen.conn, rate);
+            }
         }
     }
 
+    /// Target `id`'s socket now; `None` if its client or connection is gone.
+    fn read_target(&self, ctx: C<'_, '_>, id: u64, base: u64, rdb_bytes: u64) -> Option<Seen> {
+        let i = self.primary.client_index(id)?;
+        let conn = self.primary.clients[i].conn;
+        let s = transport::state(ctx, conn, DOWN)?;
+        Some(Seen {
+            conn,
+            left: rdb_bytes > s.written.saturating_sub(base),
+            blocked: s.blocked,
+            wire_rate: s.wire_rate.bytes_per_sec(),
+        })
+    }
+
     /// Sets one target's production, unless it already runs at `rate`.
-    fn set_pipe_rate(&mut self, ctx: C<'_, '_>, t: &PipeTarget, rate: u64) {
+    fn set_pipe_rate(&mut self, ctx: C<'_, '_>, id: u64, conn: ConnId, rate: u64) {
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
         // A map by id: a scan of every target here made each rebalance O(targets²).
-        if child.pipe_rates.insert(t.id, rate) == Some(rate) {
+        if child.pipe.rates.insert(id, rate) == Some(rate) {
             return;
         }
-        let production = Production::blocking(Rate::new(rate)).with_total(t.left);
-        transport::produce(ctx, t.conn, DOWN, production);
+        let Some(&(_, base)) = child
+            .targets
+            .binary_search_by_key(&id, |&(t, _)| t)
+            .ok()
+            .map(|k| &child.targets[k])
+        else {
+            return;
+        };
+        let rdb_bytes = child.rdb_bytes;
+        let written = transport::state(ctx, conn, DOWN).map_or(0, |s| s.written);
+        let left = rdb_bytes.saturating_sub(written.saturating_sub(base));
+        let production = Production::blocking(Rate::new(rate)).with_total(left);
+        transport::produce(ctx, conn, DOWN, production);
+    }
+
+    /// The primary's change list for its pipe targets (created on first use).
+    fn pipe_change_list(&mut self, ctx: C<'_, '_>) -> ChangeListId {
+        match self.primary.pipe_changes {
+            Some(l) => l,
+            None => {
+                let l = ctx.env().net.new_change_list();
+                self.primary.pipe_changes = Some(l);
+                l
+            }
+        }
+    }
+
+    /// Makes a new target's socket report its changes to the pipe.
+    pub(crate) fn rdb_pipe_follow(&mut self, ctx: C<'_, '_>, conn: ConnId) {
+        let list = self.pipe_change_list(ctx);
+        let _ = ctx.env().net.report_changes(conn, DOWN, Some(list));
     }
 
     /// A target's socket became full or writable again: the pipe's pace may change. A single
@@ -107,7 +298,7 @@ impl Server {
             .primary
             .client_by_conn(conn)
             .map(|i| self.primary.clients[i].id)
-            .is_some_and(|id| child.targets.iter().any(|&(t, _)| t == id));
+            .is_some_and(|id| child.targets.binary_search_by_key(&id, |&(t, _)| t).is_ok());
         if ours {
             let running = !self.paused;
             self.rdb_pipe_rebalance(ctx, running);
@@ -134,6 +325,11 @@ impl Server {
         }
         child.exited = true;
         let (pipe, up) = (!child.dual, child.targets.len());
+        // Nothing is paced any more: the sockets stop reporting to the pipe.
+        let conns: Vec<ConnId> = child.pipe.seen.values().map(|s| s.conn).collect();
+        for conn in conns {
+            let _ = ctx.env().net.report_changes(conn, DOWN, None);
+        }
         if pipe {
             let text =
                 format!("Diskless rdb transfer, done reading from pipe, {up} replicas still up.");

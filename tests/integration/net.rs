@@ -1149,3 +1149,128 @@ proptest! {
         prop_assert_eq!(net.mark_epoch(mark) > 0, at_mark.is_some());
     }
 }
+
+#[derive(Clone, Debug)]
+enum ChangeOp {
+    Write(usize, u64),
+    Produce(usize, u64),
+    Advance(u64),
+    Read(usize, bool),
+    Take,
+}
+
+fn change_op() -> impl Strategy<Value = ChangeOp> {
+    prop_oneof![
+        (0usize..2, 1u64..5_000_000).prop_map(|(c, b)| ChangeOp::Write(c, b)),
+        (0usize..2, 0u64..200_000_000).prop_map(|(c, r)| ChangeOp::Produce(c, r)),
+        (0u64..50 * MS).prop_map(ChangeOp::Advance),
+        (0usize..2, any::<bool>()).prop_map(|(c, on)| ChangeOp::Read(c, on)),
+        Just(ChangeOp::Take),
+    ]
+}
+
+/// What a change list promises stays put while a direction is not listed: its flags and rates.
+fn shape(s: &replsim::net::DirState) -> (bool, Rate, Rate, Rate, Rate, StreamState) {
+    (
+        s.blocked,
+        s.wire_rate,
+        s.write_rate,
+        s.arrival_rate,
+        s.read_rate,
+        s.state,
+    )
+}
+
+proptest! {
+    /// A direction that reports to a change list and is not listed on it has the blocked flag
+    /// and rates it had when the list was last taken, however the network moved since (writes,
+    /// productions, reads, the fair share with a second flow on its link, time); a take lists
+    /// it at most once, and never a direction that does not report.
+    #[test]
+    fn an_unlisted_direction_is_as_it_was_when_its_list_was_taken(
+        ops in proptest::collection::vec(change_op(), 1..60)
+    ) {
+        let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
+        let conns: Vec<ConnId> = (0..2)
+            .map(|_| net.connect(t(0), a, b, ConnOptions::default(), owners()).unwrap())
+            .collect();
+        let list = net.new_change_list();
+        net.report_changes(conns[0], Dir::Forward, Some(list)).unwrap();
+        let mut now = 0;
+        let mut taken = shape(&net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
+        for op in ops {
+            match op {
+                ChangeOp::Write(c, bytes) => {
+                    net.write(t(now), conns[c], Dir::Forward, bytes).unwrap();
+                }
+                ChangeOp::Produce(c, r) => {
+                    let p = Production::blocking(Rate::new(r)).with_total(20 * MIB);
+                    net.set_production(t(now), conns[c], Dir::Forward, Some(p)).unwrap();
+                }
+                ChangeOp::Advance(dt) => {
+                    now += dt;
+                    run(&mut net, t(now));
+                }
+                ChangeOp::Read(c, on) => {
+                    let mode = if on { ReadMode::Unlimited } else { ReadMode::Stopped };
+                    net.set_read_mode(t(now), conns[c], Dir::Forward, mode).unwrap();
+                }
+                ChangeOp::Take => {
+                    let mut out = Vec::new();
+                    net.take_changes(t(now), list, &mut out).unwrap();
+                    prop_assert!(out.len() <= 1, "listed twice or a stranger: {:?}", out);
+                    prop_assert!(out.iter().all(|&(c, d)| c == conns[0] && d == Dir::Forward));
+                    prop_assert!(!net.is_listed(conns[0], Dir::Forward));
+                    taken = shape(&net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
+                }
+            }
+            if !net.is_listed(conns[0], Dir::Forward) {
+                let s = net.dir_state(t(now), conns[0], Dir::Forward).unwrap();
+                prop_assert_eq!(shape(&s), taken);
+            }
+            prop_assert!(!net.is_listed(conns[1], Dir::Forward));
+        }
+    }
+}
+
+#[test]
+fn a_change_list_reports_a_reset_and_forgets_a_direction_that_stops_reporting() {
+    let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
+    let conn = net
+        .connect(t(0), a, b, ConnOptions::default(), owners())
+        .unwrap();
+    let list = net.new_change_list();
+    net.report_changes(conn, Dir::Forward, Some(list)).unwrap();
+    let mut out = Vec::new();
+    net.take_changes(t(0), list, &mut out).unwrap();
+    assert!(out.is_empty(), "nothing changed yet: {out:?}");
+    net.write(t(MS), conn, Dir::Forward, 1000).unwrap();
+    net.write(t(MS), conn, Dir::Forward, 1000).unwrap();
+    net.take_changes(t(MS), list, &mut out).unwrap();
+    assert_eq!(
+        out,
+        vec![(conn, Dir::Forward)],
+        "listed once for two writes"
+    );
+    out.clear();
+    net.reset(t(2 * MS), conn, Side::Initiator).unwrap();
+    net.take_changes(t(2 * MS), list, &mut out).unwrap();
+    assert_eq!(out, vec![(conn, Dir::Forward)], "a reset is a change");
+    out.clear();
+    let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
+    let conn = net
+        .connect(t(0), a, b, ConnOptions::default(), owners())
+        .unwrap();
+    let list = net.new_change_list();
+    net.report_changes(conn, Dir::Forward, Some(list)).unwrap();
+    net.write(t(MS), conn, Dir::Forward, 1000).unwrap();
+    net.report_changes(conn, Dir::Forward, None).unwrap();
+    net.write(t(2 * MS), conn, Dir::Forward, 1000).unwrap();
+    net.take_changes(t(2 * MS), list, &mut out).unwrap();
+    assert!(out.is_empty(), "no longer reporting: {out:?}");
+    let (mut other, ..) = pair("1gbit", MS, 3);
+    assert!(matches!(
+        other.take_changes(t(0), list, &mut out),
+        Err(NetError::UnknownChangeList(_))
+    ));
+}
