@@ -1,5 +1,6 @@
 //! Hosts and links as a petgraph graph, with a Graphviz DOT export.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use petgraph::graph::{NodeIndex, UnGraph};
@@ -26,6 +27,10 @@ use super::{HostId, LinkId, LinkSpec, NetError};
 pub struct Topology {
     graph: UnGraph<String, LinkId>,
     links: Vec<TopoLink>,
+    /// Hosts by name, and links by their two hosts (the smaller id first): lookups in
+    /// O(log n), so that building a topology of thousands of hosts is not quadratic.
+    host_ids: BTreeMap<String, HostId>,
+    link_ids: BTreeMap<(HostId, HostId), LinkId>,
 }
 
 /// One link as the topology records it.
@@ -49,7 +54,9 @@ impl Topology {
             return Err(NetError::DuplicateHost(name.to_string()));
         }
         let index = self.graph.add_node(name.to_string());
-        Ok(HostId(index.index() as u32))
+        let id = HostId(index.index() as u32);
+        self.host_ids.insert(name.to_string(), id);
+        Ok(id)
     }
 
     /// Adds the direct link between two different hosts.
@@ -70,6 +77,7 @@ impl Topology {
         spec.validate()?;
         let id = LinkId(self.links.len() as u32);
         self.graph.add_edge(node(a), node(b), id);
+        self.link_ids.insert((a.min(b), a.max(b)), id);
         let name = format!("{name_a}-{name_b}");
         self.links.push(TopoLink { a, b, name, spec });
         Ok(id)
@@ -77,10 +85,7 @@ impl Topology {
 
     /// The host called `name`.
     pub fn host_id(&self, name: &str) -> Option<HostId> {
-        self.graph
-            .node_indices()
-            .find(|&i| self.graph[i] == name)
-            .map(|i| HostId(i.index() as u32))
+        self.host_ids.get(name).copied()
     }
 
     /// The name of a host.
@@ -93,9 +98,7 @@ impl Topology {
 
     /// The direct link between two hosts, in either order.
     pub fn link_between(&self, a: HostId, b: HostId) -> Option<LinkId> {
-        self.graph
-            .find_edge(node(a), node(b))
-            .map(|e| self.graph[e])
+        self.link_ids.get(&(a.min(b), a.max(b))).copied()
     }
 
     /// The two hosts a link joins, as `(a, b)` in the order given to [`Topology::add_link`].

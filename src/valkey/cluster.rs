@@ -1,6 +1,8 @@
 //! From a [`ClusterSpec`] to a finished run: builds the network and the actors, runs them, and
 //! reduces the journal, the logs and the INFO samples to the outcome record of DESIGN.md.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::engine::{
@@ -523,12 +525,21 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
     if primaries == 0 {
         return Err(bad("nodes", "no node has role = \"primary\""));
     }
+    // Nodes by name (the first of a name): lookups without a scan, so that checking a model of
+    // thousands of nodes is not quadratic.
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        by_name.entry(node.name.as_str()).or_insert(i);
+    }
     for (i, node) in spec.nodes.iter().enumerate() {
         let key = |k: &str| format!("nodes[{i}].{k}");
         if node.name.is_empty() {
             return Err(bad(key("name"), "must not be empty"));
         }
-        if spec.nodes[..i].iter().any(|n| n.name == node.name) {
+        if by_name
+            .get(node.name.as_str())
+            .is_some_and(|&first| first < i)
+        {
             return Err(bad(
                 key("name"),
                 format!("\"{}\" is used by two nodes", node.name),
@@ -538,7 +549,7 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
             .validate()
             .map_err(|e| bad(format!("nodes[{i}].config.{}", e.key), e.reason))?;
         if let Some(target) = &node.replicaof {
-            match spec.nodes.iter().find(|n| &n.name == target) {
+            match by_name.get(target.as_str()).map(|&k| &spec.nodes[k]) {
                 None => {
                     return Err(bad(
                         key("replicaof"),
@@ -577,7 +588,7 @@ fn validate(spec: &ClusterSpec) -> Result<(), BuildError> {
         w.validate()
             .map_err(|r| bad(format!("workloads[{i}]"), r))?;
         if let Some(t) = &w.target
-            && !spec.nodes.iter().any(|n| &n.name == t)
+            && !by_name.contains_key(t.as_str())
         {
             return Err(bad(
                 format!("workloads[{i}].target"),
