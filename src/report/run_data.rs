@@ -77,9 +77,12 @@ impl RunData {
     /// Reads a run directory.
     pub fn read(dir: &Path) -> Result<Self, ReportError> {
         let summary = read_summary(dir)?;
-        let (model, model_note) = match read_model(dir) {
-            Ok(m) => (Some(m), None),
-            Err(e) => (None, Some(e)),
+        // The model file names the run even when it has no closed-form parameters (a model
+        // whose replicas a script makes has no `role = "replica"` node at the start).
+        let (file, model, model_note) = match read_model(dir) {
+            Ok((file, Ok(params))) => (None, Some((file, params)), None),
+            Ok((file, Err(e))) => (Some(file), None, Some(e)),
+            Err(e) => (None, None, Some(e)),
         };
         let samples = read_samples(&dir.join("timeline.csv"))?;
         let (primary_name, replica_name, replica_index) = watched_nodes(model.as_ref(), &samples);
@@ -90,14 +93,12 @@ impl RunData {
         let pick = |name: &str| -> Vec<Sample> {
             samples.iter().filter(|s| s.node == name).cloned().collect()
         };
-        let name = model.as_ref().map_or_else(
-            || dir_name(dir),
-            |m: &(ModelFile, ModelParams)| m.0.model.name.clone(),
-        );
+        let file = model.as_ref().map(|m| &m.0).or(file.as_ref());
+        let name = file.map_or_else(|| dir_name(dir), |f| f.model.name.clone());
         let seed = summary
             .get("seed")
             .and_then(serde_json::Value::as_u64)
-            .or(model.as_ref().map(|m| m.0.model.seed));
+            .or(file.map(|f| f.model.seed));
         Ok(RunData {
             name,
             seed,
@@ -140,11 +141,14 @@ fn read_summary(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>
 }
 
 /// The resolved model and its closed-form parameters, or why they are not available.
-fn read_model(dir: &Path) -> Result<(ModelFile, ModelParams), String> {
-    let path = dir.join("model.resolved.toml");
-    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let model: ModelFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let params = params::from_model(&model).map_err(|e| format!("{}: {e}", path.display()))?;
+///
+/// The reasons name the file only as `model.resolved.toml`: they are printed on the charts, and
+/// the charts must not depend on where the output directory lies.
+fn read_model(dir: &Path) -> Result<(ModelFile, Result<ModelParams, String>), String> {
+    const FILE: &str = "model.resolved.toml";
+    let text = fs::read_to_string(dir.join(FILE)).map_err(|e| format!("{FILE}: {e}"))?;
+    let model: ModelFile = toml::from_str(&text).map_err(|e| format!("{FILE}: {e}"))?;
+    let params = params::from_model(&model).map_err(|e| format!("{FILE}: {e}"));
     Ok((model, params))
 }
 

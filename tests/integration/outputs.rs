@@ -538,3 +538,58 @@ fn a_sweep_names_its_first_surprising_run_once_and_replay_names_a_single_run() {
     assert!(!replayed.contains("of run"), "{replayed}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Every file of a run directory except `run-info.json` (wall-clock figures) and the marker
+/// (its writer's PID and host), by name.
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .is_some_and(|n| n != "run-info.json" && n != MARKER)
+        })
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The same model and seed give byte-identical outputs wherever `--out` points: a scripted
+/// model (its replica is made by `replicaof`, so it has no closed-form parameters) used to
+/// print the output directory's path on its charts and take its title from the folder's name.
+#[test]
+fn outputs_do_not_depend_on_where_the_output_directory_lies() {
+    let root = scratch("path-free");
+    let conformance = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/replication");
+    for model in [
+        conformance.join("link-status-up.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.toml"),
+    ] {
+        let (a, b) = (root.join("first"), root.join("deeper/other-name"));
+        for out in [&a, &b] {
+            let _ = fs::remove_dir_all(out);
+            let o = replsim_in(&root, &[&"run", &model, &"--out", out]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let (fa, fb) = (files_of(&a), files_of(&b));
+        assert!(fa.iter().any(|(n, _)| n == "timeline.svg"), "{fa:?}");
+        for ((na, ca), (nb, cb)) in fa.iter().zip(&fb) {
+            assert_eq!(na, nb);
+            assert!(
+                ca == cb,
+                "{na} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+        }
+        assert_eq!(fa.len(), fb.len());
+        let html = String::from_utf8_lossy(&fa.iter().find(|(n, _)| n == "index.html").unwrap().1)
+            .into_owned();
+        assert!(!html.contains("<title>first"), "titled by its folder");
+    }
+}
