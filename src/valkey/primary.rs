@@ -441,14 +441,10 @@ impl Server {
 
     /// The primary's network mark (created on first use).
     fn primary_mark(&mut self, ctx: C<'_, '_>) -> MarkId {
-        match self.primary.mark {
-            Some(m) => m,
-            None => {
-                let m = ctx.env().net.new_mark();
-                self.primary.mark = Some(m);
-                m
-            }
-        }
+        *self
+            .primary
+            .mark
+            .get_or_insert_with(|| ctx.env().net.new_mark())
     }
 
     /// Client `i`'s reference as of the mark, if it follows its socket and the stored one is

@@ -268,14 +268,10 @@ impl Server {
 
     /// The primary's change list for its pipe targets (created on first use).
     fn pipe_change_list(&mut self, ctx: C<'_, '_>) -> ChangeListId {
-        match self.primary.pipe_changes {
-            Some(l) => l,
-            None => {
-                let l = ctx.env().net.new_change_list();
-                self.primary.pipe_changes = Some(l);
-                l
-            }
-        }
+        *self
+            .primary
+            .pipe_changes
+            .get_or_insert_with(|| ctx.env().net.new_change_list())
     }
 
     /// Makes a new target's socket report its changes to the pipe.

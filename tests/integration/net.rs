@@ -1093,35 +1093,74 @@ fn crossings_on_a_fast_link_land_exactly_on_their_bounds() {
     );
 }
 
+/// One step of a random network history for the property tests below: two flows on one link,
+/// written, produced, read or not, time passing, and `Look` (set a mark, take a change list).
 #[derive(Clone, Debug)]
-enum MarkOp {
+enum NetOp {
     Write(usize, u64),
+    Produce(usize, u64),
     Advance(u64),
     Read(usize, bool),
-    Mark,
+    Look,
 }
 
-fn mark_op() -> impl Strategy<Value = MarkOp> {
+fn net_op() -> impl Strategy<Value = NetOp> {
     prop_oneof![
-        (0usize..2, 1u64..5_000_000).prop_map(|(c, b)| MarkOp::Write(c, b)),
-        (0u64..50 * MS).prop_map(MarkOp::Advance),
-        (0usize..2, any::<bool>()).prop_map(|(c, on)| MarkOp::Read(c, on)),
-        Just(MarkOp::Mark),
+        (0usize..2, 1u64..5_000_000).prop_map(|(c, b)| NetOp::Write(c, b)),
+        (0usize..2, 0u64..200_000_000).prop_map(|(c, r)| NetOp::Produce(c, r)),
+        (0u64..50 * MS).prop_map(NetOp::Advance),
+        (0usize..2, any::<bool>()).prop_map(|(c, on)| NetOp::Read(c, on)),
+        Just(NetOp::Look),
     ]
+}
+
+/// Two connections from `a` to `b` on a 1gbit link, at t = 0.
+fn two_flows() -> (Network, [ConnId; 2]) {
+    let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
+    let mut conn = || {
+        net.connect(t(0), a, b, ConnOptions::default(), owners())
+            .unwrap()
+    };
+    let conns = [conn(), conn()];
+    (net, conns)
+}
+
+/// Applies `op` at `*now` (moving `now` on `Advance`); returns whether it is a `Look`.
+fn apply_op(net: &mut Network, conns: &[ConnId; 2], now: &mut u64, op: &NetOp) -> bool {
+    match *op {
+        NetOp::Write(c, bytes) => net.write(t(*now), conns[c], Dir::Forward, bytes).unwrap(),
+        NetOp::Produce(c, r) => {
+            let p = Production::blocking(Rate::new(r)).with_total(20 * MIB);
+            net.set_production(t(*now), conns[c], Dir::Forward, Some(p))
+                .unwrap();
+        }
+        NetOp::Advance(dt) => {
+            *now += dt;
+            run(net, t(*now));
+        }
+        NetOp::Read(c, on) => {
+            let mode = if on {
+                ReadMode::Unlimited
+            } else {
+                ReadMode::Stopped
+            };
+            net.set_read_mode(t(*now), conns[c], Dir::Forward, mode)
+                .unwrap();
+        }
+        NetOp::Look => return true,
+    }
+    false
 }
 
 proptest! {
     /// A direction that tracks a mark answers `at_mark` with exactly what `dir_state` returned
-    /// at the mark's last setting, however the direction changed since (writes, reads, the
+    /// at the mark's last setting, however the direction changed since (writes, productions, reads, the
     /// fair share with another flow on its link, time) — and nothing before the first setting.
     #[test]
     fn a_tracked_direction_answers_with_its_counters_at_the_mark(
-        ops in proptest::collection::vec(mark_op(), 1..60)
+        ops in proptest::collection::vec(net_op(), 1..60)
     ) {
-        let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
-        let conns: Vec<ConnId> = (0..2)
-            .map(|_| net.connect(t(0), a, b, ConnOptions::default(), owners()).unwrap())
-            .collect();
+        let (mut net, conns) = two_flows();
         let mark = net.new_mark();
         net.track(conns[0], Dir::Forward, mark).unwrap();
         prop_assert_eq!(net.at_mark(conns[0], Dir::Forward), None);
@@ -1129,44 +1168,14 @@ proptest! {
         let mut now = 0;
         let mut at_mark = None;
         for op in ops {
-            match op {
-                MarkOp::Write(c, bytes) => net.write(t(now), conns[c], Dir::Forward, bytes).unwrap(),
-                MarkOp::Advance(dt) => {
-                    now += dt;
-                    run(&mut net, t(now));
-                }
-                MarkOp::Read(c, on) => {
-                    let mode = if on { ReadMode::Unlimited } else { ReadMode::Stopped };
-                    net.set_read_mode(t(now), conns[c], Dir::Forward, mode).unwrap();
-                }
-                MarkOp::Mark => {
-                    net.set_mark(t(now), mark).unwrap();
-                    at_mark = Some(net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
-                }
+            if apply_op(&mut net, &conns, &mut now, &op) {
+                net.set_mark(t(now), mark).unwrap();
+                at_mark = Some(net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
             }
             prop_assert_eq!(net.at_mark(conns[0], Dir::Forward), at_mark);
         }
         prop_assert_eq!(net.mark_epoch(mark) > 0, at_mark.is_some());
     }
-}
-
-#[derive(Clone, Debug)]
-enum ChangeOp {
-    Write(usize, u64),
-    Produce(usize, u64),
-    Advance(u64),
-    Read(usize, bool),
-    Take,
-}
-
-fn change_op() -> impl Strategy<Value = ChangeOp> {
-    prop_oneof![
-        (0usize..2, 1u64..5_000_000).prop_map(|(c, b)| ChangeOp::Write(c, b)),
-        (0usize..2, 0u64..200_000_000).prop_map(|(c, r)| ChangeOp::Produce(c, r)),
-        (0u64..50 * MS).prop_map(ChangeOp::Advance),
-        (0usize..2, any::<bool>()).prop_map(|(c, on)| ChangeOp::Read(c, on)),
-        Just(ChangeOp::Take),
-    ]
 }
 
 /// What a change list promises stays put while a direction is not listed: its flags and rates.
@@ -1188,41 +1197,21 @@ proptest! {
     /// it at most once, and never a direction that does not report.
     #[test]
     fn an_unlisted_direction_is_as_it_was_when_its_list_was_taken(
-        ops in proptest::collection::vec(change_op(), 1..60)
+        ops in proptest::collection::vec(net_op(), 1..60)
     ) {
-        let (mut net, a, b, _, _) = pair("1gbit", MS, 3);
-        let conns: Vec<ConnId> = (0..2)
-            .map(|_| net.connect(t(0), a, b, ConnOptions::default(), owners()).unwrap())
-            .collect();
+        let (mut net, conns) = two_flows();
         let list = net.new_change_list();
         net.report_changes(conns[0], Dir::Forward, Some(list)).unwrap();
         let mut now = 0;
         let mut taken = shape(&net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
         for op in ops {
-            match op {
-                ChangeOp::Write(c, bytes) => {
-                    net.write(t(now), conns[c], Dir::Forward, bytes).unwrap();
-                }
-                ChangeOp::Produce(c, r) => {
-                    let p = Production::blocking(Rate::new(r)).with_total(20 * MIB);
-                    net.set_production(t(now), conns[c], Dir::Forward, Some(p)).unwrap();
-                }
-                ChangeOp::Advance(dt) => {
-                    now += dt;
-                    run(&mut net, t(now));
-                }
-                ChangeOp::Read(c, on) => {
-                    let mode = if on { ReadMode::Unlimited } else { ReadMode::Stopped };
-                    net.set_read_mode(t(now), conns[c], Dir::Forward, mode).unwrap();
-                }
-                ChangeOp::Take => {
-                    let mut out = Vec::new();
-                    net.take_changes(t(now), list, &mut out).unwrap();
-                    prop_assert!(out.len() <= 1, "listed twice or a stranger: {:?}", out);
-                    prop_assert!(out.iter().all(|&(c, d)| c == conns[0] && d == Dir::Forward));
-                    prop_assert!(!net.is_listed(conns[0], Dir::Forward));
-                    taken = shape(&net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
-                }
+            if apply_op(&mut net, &conns, &mut now, &op) {
+                let mut out = Vec::new();
+                net.take_changes(t(now), list, &mut out).unwrap();
+                prop_assert!(out.len() <= 1, "listed twice or a stranger: {:?}", out);
+                prop_assert!(out.iter().all(|&(c, d)| c == conns[0] && d == Dir::Forward));
+                prop_assert!(!net.is_listed(conns[0], Dir::Forward));
+                taken = shape(&net.dir_state(t(now), conns[0], Dir::Forward).unwrap());
             }
             if !net.is_listed(conns[0], Dir::Forward) {
                 let s = net.dir_state(t(now), conns[0], Dir::Forward).unwrap();
