@@ -1154,8 +1154,9 @@ fn apply_op(net: &mut Network, conns: &[ConnId; 2], now: &mut u64, op: &NetOp) -
 
 proptest! {
     /// A direction that tracks a mark answers `at_mark` with exactly what `dir_state` returned
-    /// at the mark's last setting, however the direction changed since (writes, productions, reads, the
-    /// fair share with another flow on its link, time) — and nothing before the first setting.
+    /// at the mark's last setting, however the direction changed since (writes, productions,
+    /// reads, the fair share with another flow on its link, time) — and nothing before the
+    /// first setting.
     #[test]
     fn a_tracked_direction_answers_with_its_counters_at_the_mark(
         ops in proptest::collection::vec(net_op(), 1..60)
