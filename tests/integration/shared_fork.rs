@@ -207,6 +207,58 @@ fn diskless_replicas_of_one_fork_move_in_lockstep() {
     assert!(done[0] <= slow + 1e-9 && done[0] >= fast - 0.5);
 }
 
+/// The shaped validation cases 15 and 16 (400 mbit and 100 / 50 mbit, checked against Valkey
+/// 9.1.2 on HTB-shaped veths): the slow replica downloads the whole RDB at its link's payload
+/// rate; the fast one, whose link alone would carry it 4 or 8 times faster, ends with the pipe,
+/// at most the slow socket's send buffer ahead of the slow one. Real Valkey: 12.69 / 12.77 s
+/// and 25.38 / 25.53 s after the fork (fast / slow).
+#[test]
+fn the_shaped_two_replica_cases_end_at_the_slow_links_pace() {
+    for (file, slow_mbit) in [
+        ("15-two-replicas-shared-fork.toml", 100.0),
+        ("16-two-replicas-shared-fork-50mbit.toml", 50.0),
+    ] {
+        let path = format!("{}/validation/shaped/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let r = run_text(&text, &path);
+        let primary = log_of(&r, "primary");
+        assert_eq!(r.record.outcome.as_str(), "clean_sync", "{file}");
+        assert_eq!(forks(&r), 1, "{file}: {primary}");
+        // The case's inputs: 150 000 keys of 1000 + 10 + 4 bytes; TCP payload = line x 1448/1514.
+        let rdb = 150_000.0 * 1014.0;
+        let payload = |mbit: f64| mbit * 1e6 / 8.0 * 1448.0 / 1514.0;
+        let (slow_rate, fast_rate) = (payload(slow_mbit), payload(400.0));
+        let fork = line_times(&r, "primary", "Background RDB transfer started")[0];
+        let done = line_times(&r, "primary", "done reading from pipe, 2 replicas still up");
+        assert_eq!(done.len(), 1, "{file}: {primary}");
+        let fast = line_times(&r, "replica-a", "Done downloading RDB")[0] - fork;
+        let slow = line_times(&r, "replica-b", "Done downloading RDB")[0] - fork;
+        let slow_alone = rdb / slow_rate;
+        assert!(
+            (slow - slow_alone).abs() < 0.05 * slow_alone,
+            "{file}: slow download {slow:.3} s, its link alone {slow_alone:.3} s"
+        );
+        // Held back by the slow socket: at most its 3000k send buffer ahead of it, and far
+        // behind what its own link would allow.
+        let ahead = 3_000_000.0 / slow_rate + 0.05;
+        assert!(
+            slow - fast <= ahead,
+            "{file}: fast {fast:.3} s, slow {slow:.3} s"
+        );
+        assert!(fast > 3.0 * rdb / fast_rate, "{file}: fast {fast:.3} s");
+        assert!(
+            (fast - (done[0] - fork)).abs() < 0.05,
+            "{file}: fast ends with the pipe"
+        );
+        for n in ["replica-a", "replica-b"] {
+            assert!(
+                log_of(&r, n).contains("Finished with success"),
+                "{file}: {n}"
+            );
+        }
+    }
+}
+
 /// The slow replica of a shared pipe stops reading: it alone times out ("Disconnecting timedout
 /// replica (full sync)"); the fast one, held back by it, is not stuck and finishes alone.
 #[test]
