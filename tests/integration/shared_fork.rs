@@ -259,6 +259,54 @@ fn the_shaped_two_replica_cases_end_at_the_slow_links_pace() {
     }
 }
 
+/// Shaped case 17 (400 / 50 mbit, checked against Valkey 9.1.2): the slow replica leaves the
+/// shared fork 8 s in, and the pipe reads on at the fast link's pace — the fast replica's rest
+/// of the RDB takes its own link's time (real: 2.2 s after the drop), not the slow one's; the
+/// slow replica rejoins and gets a fork of its own. Real Valkey: pipe done 10.21 / 10.25 s
+/// after the fork.
+#[test]
+fn the_fast_replica_speeds_up_when_the_slow_one_leaves_the_pipe() {
+    let path = format!(
+        "{}/validation/shaped/17-two-replicas-slow-one-drops.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let r = run_text(&text, &path);
+    let primary = log_of(&r, "primary");
+    assert_eq!(r.record.outcome.as_str(), "clean_sync");
+    assert_eq!(forks(&r), 2, "{primary}");
+    let rdb = 150_000.0 * 1014.0;
+    let payload = |mbit: f64| mbit * 1e6 / 8.0 * 1448.0 / 1514.0;
+    let forked = line_times(&r, "primary", "Background RDB transfer started");
+    let drop = line_times(&r, "primary", "Connection with replica")[0] - forked[0];
+    let done = line_times(&r, "primary", "done reading from pipe, 1 replicas still up");
+    assert_eq!(done.len(), 2, "{primary}");
+    // What was left when the slow replica left, at the fast link's rate (the bytes the
+    // fast socket had buffered already make it a little less).
+    let rest = (rdb - drop * payload(50.0)) / payload(400.0);
+    let took = done[0] - forked[0] - drop;
+    assert!(
+        took > 0.8 * rest && took < 1.05 * rest,
+        "rest of the RDB took {took:.3} s after the drop, {rest:.3} s at 400 mbit"
+    );
+    let fast = line_times(&r, "replica-a", "Done downloading RDB")[0];
+    assert!(
+        fast < forked[1],
+        "replica-a did not wait for replica-b's new fork"
+    );
+    // replica-b's own fork: the whole RDB at 50 mbit.
+    let slow = *line_times(&r, "replica-b", "Done downloading RDB")
+        .last()
+        .unwrap()
+        - forked[1];
+    let alone = rdb / payload(50.0);
+    assert!(
+        (slow - alone).abs() < 0.05 * alone,
+        "{slow:.3} vs {alone:.3}"
+    );
+    assert!(primary.contains("Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"));
+}
+
 /// The slow replica of a shared pipe stops reading: it alone times out ("Disconnecting timedout
 /// replica (full sync)"); the fast one, held back by it, is not stuck and finishes alone.
 #[test]
