@@ -1437,14 +1437,16 @@ impl Server {
         conns
     }
 
-    /// `CLIENT KILL` of the primary link: a streaming link is a primary client, whose end is a
-    /// lost connection (the primary is cached at the applied offset, `replicationCachePrimary`);
-    /// a sync in progress is cancelled and restarted.
+    /// `CLIENT KILL TYPE MASTER`: a streaming link is a primary client, whose end is a lost
+    /// connection (the primary is cached at the applied offset, `replicationCachePrimary`).
+    /// Before that there is no primary client to kill: Valkey creates it only once the RDB is
+    /// loaded (`replicationCreatePrimaryClient`; for dual channel
+    /// `replicationResurrectProvisionalPrimary`) or on `+CONTINUE`, so a handshake or a sync
+    /// in progress goes on (seen on Valkey 9.1.2: the command killed nothing and the transfer
+    /// went on, shaped validation case 17's first version).
     pub(crate) fn replica_kill_link(&mut self, ctx: C<'_, '_>) {
         if matches!(self.main_phase(), Some(MainPhase::Streaming { .. })) {
             self.connection_lost(ctx);
-        } else if self.replica.main.is_some() {
-            self.fail_and_reconnect(ctx);
         }
     }
 

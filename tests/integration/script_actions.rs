@@ -295,3 +295,33 @@ fn the_translated_dual_channel_and_replication_tests_pass() {
         }
     }
 }
+
+/// `kill-primary-link` is `CLIENT KILL TYPE MASTER` on the replica: during a sync (classic or
+/// dual channel) the replica has no primary client yet — Valkey creates it only once the RDB is
+/// loaded — so nothing is killed and the sync goes on (seen on Valkey 9.1.2). The simulator used
+/// to cancel the sync and start another.
+#[test]
+fn killing_the_primary_link_during_a_sync_kills_nothing() {
+    let kill = r#"
+[[actions]]
+name = "kill"
+do = "kill-primary-link"
+node = "replica"
+at = "5s"
+"#;
+    for dual in ["no", "yes"] {
+        let r = run_text(&slow_sync(dual, kill));
+        let replica = log_of(&r, "replica");
+        assert_eq!(
+            line_times(&r, "replica", "Connecting to PRIMARY").len(),
+            1,
+            "dual {dual}: {replica}"
+        );
+        assert_eq!(
+            line_times(&r, "primary", "Starting BGSAVE").len(),
+            1,
+            "dual {dual}"
+        );
+        assert!(line_times(&r, "primary", "lost").is_empty(), "dual {dual}");
+    }
+}
