@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::net::{ChangeListId, ConnId, Network, Production};
+use crate::net::{ChangeListId, ConnId, Dir, Network, Production};
 use crate::units::Rate;
 
 use super::log::Level;
@@ -164,6 +164,7 @@ impl Server {
             return;
         }
         let child_rate = if running || child.dual { child.rate } else { 0 };
+        let rdb_bytes = child.rdb_bytes;
         let list = self.pipe_change_list(ctx);
         let mut listed = Vec::new();
         let now = ctx.now();
@@ -174,24 +175,11 @@ impl Server {
         };
         let complete = child.pipe.seen.len() == child.targets.len();
         let whole = !complete || child.pipe.last.map(|l| l.0) != Some(child_rate);
-        // The targets to re-read: all of them, or those whose socket the network listed.
-        let reread: Vec<(u64, u64)> = if whole {
+        let reread = if whole {
             child.targets.clone()
         } else {
-            let mut ids: Vec<(u64, u64)> = listed
-                .iter()
-                .filter_map(|&(conn, _)| self.primary.client_by_conn(conn))
-                .map(|i| self.primary.clients[i].id)
-                .filter_map(|id| {
-                    let k = child.targets.binary_search_by_key(&id, |&(t, _)| t).ok()?;
-                    Some(child.targets[k])
-                })
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+            self.listed_targets(&listed)
         };
-        let rdb_bytes = child.rdb_bytes;
         let mut read = Vec::with_capacity(reread.len());
         for &(id, base) in &reread {
             read.push((id, self.read_target(ctx, id, base, rdb_bytes)));
@@ -216,16 +204,43 @@ impl Server {
             reread.iter().map(|&(id, _)| id).collect()
         };
         for id in order {
-            let Some(child) = self.primary.child.as_ref() else {
-                return;
-            };
-            let Some(&seen) = child.pipe.seen.get(&id) else {
-                continue;
-            };
-            if seen.left {
-                let rate = if seen.blocked { child_rate } else { held };
-                self.set_pipe_rate(ctx, id, seen.conn, rate);
-            }
+            self.pace_target(ctx, id, child_rate, held);
+        }
+    }
+
+    /// The targets (id, base) whose socket the network listed, in id order.
+    fn listed_targets(&self, listed: &[(ConnId, Dir)]) -> Vec<(u64, u64)> {
+        let Some(child) = self.primary.child.as_ref() else {
+            return Vec::new();
+        };
+        let mut targets: Vec<(u64, u64)> = listed
+            .iter()
+            .filter_map(|&(conn, _)| self.primary.client_by_conn(conn))
+            .map(|i| self.primary.clients[i].id)
+            .filter_map(|id| {
+                let k = child.targets.binary_search_by_key(&id, |&(t, _)| t).ok()?;
+                Some(child.targets[k])
+            })
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
+    /// Gives target `id` the child's rate if its socket is full, else the held one (nothing
+    /// once its RDB is all written).
+    fn pace_target(&mut self, ctx: C<'_, '_>, id: u64, child_rate: u64, held: u64) {
+        let Some(&seen) = self
+            .primary
+            .child
+            .as_ref()
+            .and_then(|c| c.pipe.seen.get(&id))
+        else {
+            return;
+        };
+        if seen.left {
+            let rate = if seen.blocked { child_rate } else { held };
+            self.set_pipe_rate(ctx, id, seen.conn, rate);
         }
     }
 
