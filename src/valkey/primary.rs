@@ -1823,13 +1823,12 @@ impl Server {
             return;
         };
         child.targets.retain(|(t, _)| *t != id);
-        if let Some(conn) = child.pipe.seen_conn(id) {
+        if let Some(conn) = child.pipe.forget(id) {
             let _ = ctx.env().net.report_changes(conn, DOWN, None);
         }
         let Some(child) = self.primary.child.as_mut() else {
             return;
         };
-        child.pipe.forget(id);
         if !child.targets.is_empty() || child.exited {
             // The others go on without it: at their own pace, or they were only waiting for it.
             if child.socket && !child.exited {

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::net::{ChangeListId, ConnId, Dir, Network, Production};
+use crate::net::{ChangeListId, ConnId, Dir, DirState, Network, Production};
 use crate::units::Rate;
 
 use super::log::Level;
@@ -54,7 +54,7 @@ pub(crate) struct Pace {
 }
 
 /// One target's socket as the pipe last read it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
     conn: ConnId,
     /// RDB bytes were still to be written to it.
@@ -66,6 +66,17 @@ struct Seen {
 }
 
 impl Seen {
+    /// What the pipe keeps of `conn`'s socket state `s`, for a target whose RDB production
+    /// started at written counter `base`.
+    fn of(conn: ConnId, s: &DirState, base: u64, rdb_bytes: u64) -> Self {
+        Seen {
+            conn,
+            left: rdb_bytes > s.written.saturating_sub(base),
+            blocked: s.blocked,
+            wire_rate: s.wire_rate.bytes_per_sec(),
+        }
+    }
+
     fn slow_key(&self, id: u64) -> Option<(u64, u64)> {
         (self.blocked && self.left).then_some((self.wire_rate, id))
     }
@@ -114,14 +125,8 @@ impl Pace {
             if net.is_listed(seen.conn, DOWN) {
                 continue;
             }
-            let s = net.peek(seen.conn, DOWN)?;
-            let now = Seen {
-                conn: seen.conn,
-                left: rdb_bytes > s.written.saturating_sub(base),
-                blocked: s.blocked,
-                wire_rate: s.wire_rate.bytes_per_sec(),
-            };
-            if (now.left, now.blocked, now.wire_rate) != (seen.left, seen.blocked, seen.wire_rate) {
+            let now = Seen::of(seen.conn, &net.peek(seen.conn, DOWN)?, base, rdb_bytes);
+            if now != *seen {
                 return Some(format!(
                     "client {id} on {}: the pipe saw (bytes left {}, blocked {}, wire {} B/s), \
                      the socket is (bytes left {}, blocked {}, wire {} B/s), and the network \
@@ -139,15 +144,12 @@ impl Pace {
         None
     }
 
-    /// The connection of target `id` as last read.
-    pub(crate) fn seen_conn(&self, id: u64) -> Option<ConnId> {
-        self.seen.get(&id).map(|s| s.conn)
-    }
-
-    /// Forgets a target that left.
-    pub(crate) fn forget(&mut self, id: u64) {
+    /// Forgets a target that left; returns its connection if the pipe had read it.
+    pub(crate) fn forget(&mut self, id: u64) -> Option<ConnId> {
+        let conn = self.seen.get(&id).map(|s| s.conn);
         self.store(id, None);
         self.rates.remove(&id);
+        conn
     }
 }
 
@@ -249,12 +251,7 @@ impl Server {
         let i = self.primary.client_index(id)?;
         let conn = self.primary.clients[i].conn;
         let s = transport::state(ctx, conn, DOWN)?;
-        Some(Seen {
-            conn,
-            left: rdb_bytes > s.written.saturating_sub(base),
-            blocked: s.blocked,
-            wire_rate: s.wire_rate.bytes_per_sec(),
-        })
+        Some(Seen::of(conn, &s, base, rdb_bytes))
     }
 
     /// Sets one target's production, unless it already runs at `rate`.
